@@ -1,0 +1,1 @@
+"""Fluxo services: one package per process, run as ``python -m services.<name>``."""

@@ -1,0 +1,1 @@
+"""The consumer service (see ../shared/DESIGN.md)."""

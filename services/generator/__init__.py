@@ -1,0 +1,1 @@
+"""The generator service (see ../shared/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The normalizer service (see ../shared/DESIGN.md)."""

@@ -1,0 +1,137 @@
+"""Every event that crosses a Kafka topic, as a pydantic model.
+
+One module is the schema (like a .proto file): producers build these models,
+consumers parse into them. Each event carries ``event_id``, ``stream``,
+``produced_at`` (UTC) and ``schema_version``. An event derived from another
+(features from raw, a prediction from features) keeps the source's
+``event_id``, so that a redelivered message maps onto the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: str = Field(default_factory=new_event_id, min_length=1, max_length=64)
+    stream: str
+    produced_at: datetime = Field(default_factory=utcnow)
+    schema_version: int = SCHEMA_VERSION
+
+    def to_bytes(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="python"), option=orjson.OPT_NAIVE_UTC)
+
+
+class RawEvent(Event):
+    """A record as it arrived, before validation: ``data`` holds the stream's fields."""
+
+    key: str
+    data: dict[str, Any]
+    source: str = "generator"
+    dataset_id: str | None = None
+
+
+class FeaturesEvent(Event):
+    """A validated record with its model inputs, ready to train on and score."""
+
+    key: str
+    features: dict[str, float]
+    scaled: dict[str, float]
+    scaler_version: int
+    # True target values when the record carries them (for training and for
+    # prediction-versus-actual); absent targets are simply missing keys.
+    targets: dict[str, float] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    source: str = "generator"
+    dataset_id: str | None = None
+    raw_produced_at: datetime | None = None
+
+
+class ScalerSnapshot(Event):
+    """The normalizer's online StandardScaler state for one stream."""
+
+    version: int
+    n_samples: int
+    features: list[str]
+    mean: list[float]
+    var: list[float]
+
+
+class TrainCommand(Event):
+    run_id: str = Field(default_factory=new_event_id)
+    task: str
+    algorithm: str | None = None
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    window: int | None = Field(None, ge=10)
+    dataset_id: str | None = None
+    test_size: float = Field(0.2, gt=0.0, lt=0.9)
+    force: bool = False
+
+
+class ModelPublished(Event):
+    """A bundle in the registry; keyed ``<stream>/<task>`` on a compacted topic,
+    so the newest event per key is the active model."""
+
+    task: str
+    model_id: int
+    version: int
+    algorithm: str
+    bundle_dir: str
+    sha256: dict[str, str]
+    features: list[str]
+    metrics: dict[str, float]
+    active: bool = True
+
+
+class Prediction(Event):
+    """One task's output for one features event (``event_id`` is the source's)."""
+
+    task: str
+    key: str
+    status: Literal["scored", "unscored"] = "scored"
+    model_id: int | None = None
+    model_version: int = 0
+    prediction: float | None = None
+    score: float | None = None
+    actual: float | None = None
+    error: float | None = None
+    source_produced_at: datetime | None = None
+
+
+class Alert(Event):
+    """A pressure reading classified abnormal."""
+
+    sensor_id: str
+    neighbourhood: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    value: float
+    score: float
+    model_version: int
+    reading_at: datetime | None = None
+
+
+E = TypeVar("E", bound=Event)
+
+
+def parse_event(model: type[E], payload: bytes | dict[str, Any]) -> E:
+    if isinstance(payload, dict):
+        return model.model_validate(payload)
+    return model.model_validate_json(payload)

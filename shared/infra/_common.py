@@ -1,0 +1,50 @@
+"""Small helpers shared by the local server launchers."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from synchronous code.
+
+    A private thread gives it a fresh event loop, so launchers also work when
+    called from code that already runs a loop (where asyncio.run would fail).
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(coro)
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="fluxo-infra-probe", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """Last lines of a log file, for error messages ('' when unreadable)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def require_executables(*names: str, hint: str) -> None:
+    """Fail early with a hint when a needed program is not on PATH."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        raise RuntimeError(f"{', '.join(missing)} not found on PATH: {hint}")

@@ -1,0 +1,1 @@
+"""Model bundles: the on-disk format, the registry rows, and ONNX serving."""

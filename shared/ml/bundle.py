@@ -1,0 +1,138 @@
+"""The model bundle: everything needed to score raw input, on disk.
+
+A bundle is a directory ``<artifact_dir>/<stream>/<task>/v<version>/`` with
+- ``model.onnx``: the training scaler and the estimator as one ONNX graph,
+  input ``input`` (float32, the raw features in ``meta.features`` order);
+- ``meta.json``: :class:`BundleMeta`;
+- ``model.joblib``: the fitted scikit-learn pipeline, for download and
+  retraining only. Serving never opens it.
+The registry row stores the sha256 of each file; a file is loaded only if it
+still hashes to that value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+ONNX_FILE = "model.onnx"
+META_FILE = "meta.json"
+JOBLIB_FILE = "model.joblib"
+SERVED_FILES = (ONNX_FILE, META_FILE)
+
+
+class BundleMeta(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stream: str
+    task: str
+    kind: str  # a shared.streams.TaskKind value
+    algorithm: str
+    version: int
+    features: list[str]
+    target: str | None = None
+    # Training means of each feature: serving fills optional features a
+    # request leaves out with these.
+    feature_means: dict[str, float]
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    training_window: dict[str, Any] = Field(default_factory=dict)
+    rows: int
+    # Clustering: centres in raw feature units, indexed by category number.
+    centers: list[list[float]] | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # Hashes of model.onnx and model.joblib (meta.json cannot hash itself;
+    # its own hash lives in the registry row).
+    sha256: dict[str, str] = Field(default_factory=dict)
+
+
+class BundleIntegrityError(RuntimeError):
+    """A bundle file is missing or no longer matches its registered sha256."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundle_relpath(stream: str, task: str, version: int) -> str:
+    return f"{stream}/{task}/v{version}"
+
+
+def write_bundle(
+    artifact_dir: Path, meta: BundleMeta, onnx_bytes: bytes, joblib_writer: Any
+) -> tuple[str, dict[str, str], int]:
+    """Write a bundle atomically; returns (relative dir, sha256 per file, total bytes).
+
+    ``joblib_writer(path)`` writes the joblib file (e.g. ``partial(joblib.dump, pipe)``).
+    The bundle is assembled in a temporary directory and renamed into place,
+    so a reader never sees half a bundle.
+    """
+    relative = bundle_relpath(meta.stream, meta.task, meta.version)
+    final = artifact_dir / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".v{meta.version}-", dir=final.parent))
+    try:
+        (staging / ONNX_FILE).write_bytes(onnx_bytes)
+        joblib_writer(staging / JOBLIB_FILE)
+        hashes = {ONNX_FILE: sha256_file(staging / ONNX_FILE), JOBLIB_FILE: sha256_file(staging / JOBLIB_FILE)}
+        full_meta = meta.model_copy(update={"sha256": hashes})
+        (staging / META_FILE).write_bytes(orjson.dumps(full_meta.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
+        hashes[META_FILE] = sha256_file(staging / META_FILE)
+        size = sum((staging / name).stat().st_size for name in hashes)
+        os.replace(staging, final)
+    except BaseException:
+        for leftover in staging.glob("*"):
+            leftover.unlink()
+        staging.rmdir()
+        raise
+    return relative, hashes, size
+
+
+def _bundle_path(artifact_dir: Path, bundle_dir: str, name: str) -> Path:
+    path = (artifact_dir / bundle_dir / name).resolve()
+    if not path.is_relative_to(artifact_dir.resolve()):
+        raise BundleIntegrityError(f"{bundle_dir}/{name} lies outside the artifact directory")
+    if not path.is_file():
+        raise BundleIntegrityError(f"{bundle_dir}/{name} is missing")
+    return path
+
+
+def verified_bytes(artifact_dir: Path, bundle_dir: str, name: str, expected_sha256: dict[str, str]) -> bytes:
+    """A bundle file's content, read once and checked against the registry hash
+    (hashing what was read, so the file cannot change between check and use)."""
+    expected = expected_sha256.get(name)
+    if expected is None:
+        raise BundleIntegrityError(f"no registered sha256 for {bundle_dir}/{name}")
+    content = _bundle_path(artifact_dir, bundle_dir, name).read_bytes()
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != expected:
+        raise BundleIntegrityError(
+            f"{bundle_dir}/{name}: sha256 {actual[:12]}... does not match the registry's {expected[:12]}..."
+        )
+    return content
+
+
+def verified_path(artifact_dir: Path, bundle_dir: str, name: str, expected_sha256: dict[str, str]) -> Path:
+    """A bundle file's path after checking its hash (for streaming a download)."""
+    verified_bytes(artifact_dir, bundle_dir, name, expected_sha256)
+    return _bundle_path(artifact_dir, bundle_dir, name)
+
+
+def read_verified_bundle(
+    artifact_dir: Path, bundle_dir: str, expected_sha256: dict[str, str]
+) -> tuple[BundleMeta, bytes]:
+    """Meta and ONNX bytes of a bundle, both checked; never touches the joblib file."""
+    meta = BundleMeta.model_validate_json(verified_bytes(artifact_dir, bundle_dir, META_FILE, expected_sha256))
+    onnx_bytes = verified_bytes(artifact_dir, bundle_dir, ONNX_FILE, expected_sha256)
+    return meta, onnx_bytes

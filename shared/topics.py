@@ -1,0 +1,104 @@
+"""Topic names, declared once.
+
+A topic is a :class:`TopicSpec` (its base name, the event model it carries,
+whether it is per stream and compacted). :class:`Topics` renders the real
+names with the deployment's prefix, so tests and parallel deployments can
+share one broker. No other module spells a topic name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events import (
+    Alert,
+    Event,
+    FeaturesEvent,
+    ModelPublished,
+    Prediction,
+    RawEvent,
+    ScalerSnapshot,
+    TrainCommand,
+)
+from shared.streams import STREAMS
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    base: str
+    value_type: type[Event] | None
+    per_stream: bool = False
+    compacted: bool = False
+    partitions: int = 3
+
+
+RAW = TopicSpec("raw", RawEvent, per_stream=True)
+FEATURES = TopicSpec("features", FeaturesEvent, per_stream=True)
+PREDICTIONS = TopicSpec("predictions", Prediction, per_stream=True)
+SCALERS = TopicSpec("scalers", ScalerSnapshot, compacted=True, partitions=1)
+MODELS = TopicSpec("models", ModelPublished, compacted=True, partitions=1)
+COMMANDS = TopicSpec("commands", TrainCommand, partitions=1)
+ALERTS = TopicSpec("alerts", Alert)
+# Dead letters are the original bytes, whatever they were; the origin and
+# the reason travel in headers (see shared.kafka.deadletter).
+DEADLETTER = TopicSpec("deadletter", None)
+
+ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS, SCALERS, MODELS, COMMANDS, ALERTS, DEADLETTER)
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str = ""
+
+    def name(self, spec: TopicSpec, stream: str | None = None) -> str:
+        if spec.per_stream:
+            if stream is None:
+                raise ValueError(f"topic {spec.base!r} is per stream: name the stream")
+            return f"{self.prefix}{spec.base}.{stream}"
+        return f"{self.prefix}{spec.base}"
+
+    def raw(self, stream: str) -> str:
+        return self.name(RAW, stream)
+
+    def features(self, stream: str) -> str:
+        return self.name(FEATURES, stream)
+
+    def predictions(self, stream: str) -> str:
+        return self.name(PREDICTIONS, stream)
+
+    @property
+    def scalers(self) -> str:
+        return self.name(SCALERS)
+
+    @property
+    def models(self) -> str:
+        return self.name(MODELS)
+
+    @property
+    def commands(self) -> str:
+        return self.name(COMMANDS)
+
+    @property
+    def alerts(self) -> str:
+        return self.name(ALERTS)
+
+    @property
+    def deadletter(self) -> str:
+        return self.name(DEADLETTER)
+
+    def stream_of(self, topic: str) -> str:
+        """The stream a per-stream topic belongs to (``raw.energy`` -> ``energy``)."""
+        stream = topic.rsplit(".", 1)[-1]
+        if stream not in STREAMS:
+            raise ValueError(f"topic {topic!r} belongs to no known stream")
+        return stream
+
+    def all(self) -> list[tuple[str, TopicSpec]]:
+        """Every concrete topic of a deployment, for the topic-init job and tests."""
+        names: list[tuple[str, TopicSpec]] = []
+        for spec in ALL_TOPICS:
+            if spec.per_stream:
+                names.extend((self.name(spec, stream), spec) for stream in STREAMS)
+            else:
+                names.append((self.name(spec), spec))
+        return names

@@ -1,0 +1,196 @@
+"""Validate records against a stream's declaration, a whole batch at a time.
+
+Columns are checked with numpy (missing, wrong type, NaN, infinity, out of
+bounds) so a batch of thousands costs a few array operations per field; only
+values that are not already numbers fall back to a per-value conversion.
+Each rejected row gets the first reason found, naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from shared.streams import FieldSpec, FieldType, StreamSpec
+
+_MISSING = object()
+
+
+@dataclass
+class BatchValidation:
+    """Valid rows (indices into the input) and the cleaned values of every field."""
+
+    valid: np.ndarray  # bool mask over the input rows
+    reasons: dict[int, str] = field(default_factory=dict)
+    columns: dict[str, np.ndarray | list[Any]] = field(default_factory=dict)
+
+    @property
+    def valid_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.valid)
+
+    def row(self, index: int) -> dict[str, Any]:
+        """The cleaned record at ``index`` (must be valid); absent optional fields are omitted."""
+        out: dict[str, Any] = {}
+        for name, column in self.columns.items():
+            value = column[index]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            out[name] = value.item() if isinstance(value, np.generic) else value
+        return out
+
+
+class RecordInvalid(ValueError):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
+
+
+def _to_float(value: Any) -> float | str:
+    """A float, or the reason the value is not one."""
+    if isinstance(value, bool):
+        return "expected a number, got a boolean"
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return f"expected a number, got {value[:40]!r}"
+    return f"expected a number, got {type(value).__name__}"
+
+
+def _numeric_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]) -> np.ndarray:
+    try:
+        # Fast path: every value is already an int or float (the common case).
+        column = np.asarray(values, dtype=np.float64)
+        if column.shape != (len(values),) or any(isinstance(v, bool) for v in values):
+            raise TypeError
+    except (TypeError, ValueError):
+        column = np.full(len(values), np.nan)
+        for i, value in enumerate(values):
+            if value is _MISSING or value is None:
+                continue
+            converted = _to_float(value)
+            if isinstance(converted, str):
+                if reasons[i] is None:
+                    reasons[i] = f"{spec.name}: {converted}"
+            else:
+                column[i] = converted
+    present = np.fromiter((v is not _MISSING and v is not None for v in values), bool, len(values))
+    nan = np.isnan(column) & present
+    _flag(reasons, nan, f"{spec.name}: not a number (NaN)")
+    inf = np.isinf(column)
+    _flag(reasons, inf, f"{spec.name}: infinite value")
+    finite = np.isfinite(column)
+    if spec.minimum is not None:
+        _flag(reasons, finite & (column < spec.minimum), f"{spec.name}: below minimum {spec.minimum:g}")
+    if spec.maximum is not None:
+        _flag(reasons, finite & (column > spec.maximum), f"{spec.name}: above maximum {spec.maximum:g}")
+    if spec.type is FieldType.INT:
+        _flag(reasons, finite & (column != np.round(column)), f"{spec.name}: expected an integer")
+    if not spec.required:
+        return column
+    _flag(reasons, ~present, f"{spec.name}: missing")
+    return column
+
+
+def _flag(reasons: list[str | None], mask: np.ndarray, reason: str) -> None:
+    for i in np.flatnonzero(mask):
+        if reasons[i] is None:
+            reasons[i] = reason
+
+
+def _parse_datetime(value: Any) -> datetime | str:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return f"expected an ISO 8601 timestamp, got {value[:40]!r}"
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        parsed = datetime.fromtimestamp(value, UTC)
+    else:
+        return f"expected an ISO 8601 timestamp, got {type(value).__name__}"
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_bool(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "false", "1", "0", "yes", "no"}:
+        return value.strip().lower() in {"true", "1", "yes"}
+    return f"expected true or false, got {str(value)[:40]!r}"
+
+
+def _object_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]) -> list[Any]:
+    column: list[Any] = [None] * len(values)
+    for i, value in enumerate(values):
+        if value is _MISSING or value is None or (isinstance(value, float) and math.isnan(value)):
+            if spec.required and reasons[i] is None:
+                reasons[i] = f"{spec.name}: missing"
+            continue
+        if spec.type is FieldType.STR:
+            if isinstance(value, bool) or not isinstance(value, str | int):
+                converted: Any = f"expected a string, got {type(value).__name__}"
+            else:
+                text = str(value).strip()
+                if not text:
+                    converted = "empty string"
+                elif len(text) > spec.max_length:
+                    converted = f"longer than {spec.max_length} characters"
+                else:
+                    column[i] = text
+                    continue
+        elif spec.type is FieldType.DATETIME:
+            converted = _parse_datetime(value)
+        else:
+            converted = _parse_bool(value)
+        if isinstance(converted, str):
+            if reasons[i] is None:
+                reasons[i] = f"{spec.name}: {converted}"
+        else:
+            column[i] = converted
+    return column
+
+
+def validate_batch(stream: StreamSpec, records: list[Any]) -> BatchValidation:
+    """Check every record of a batch against ``stream``'s fields."""
+    count = len(records)
+    reasons: list[str | None] = [None] * count
+    rows: list[dict[str, Any]] = []
+    for i, record in enumerate(records):
+        if isinstance(record, dict):
+            rows.append(record)
+        else:
+            reasons[i] = f"record: expected an object, got {type(record).__name__}"
+            rows.append({})
+    columns: dict[str, np.ndarray | list[Any]] = {}
+    for spec in stream.fields:
+        values = [row.get(spec.name, _MISSING) for row in rows]
+        if spec.numeric:
+            columns[spec.name] = _numeric_column(spec, values, reasons)
+        else:
+            columns[spec.name] = _object_column(spec, values, reasons)
+    valid = np.fromiter((reason is None for reason in reasons), bool, count)
+    return BatchValidation(
+        valid=valid,
+        reasons={i: reason for i, reason in enumerate(reasons) if reason is not None},
+        columns=columns,
+    )
+
+
+def validate_record(stream: StreamSpec, record: Any) -> dict[str, Any]:
+    """One record, cleaned; raises :class:`RecordInvalid` naming the field."""
+    result = validate_batch(stream, [record])
+    if not result.valid[0]:
+        field_name, _, reason = result.reasons[0].partition(": ")
+        raise RecordInvalid(field_name, reason)
+    return result.row(0)
