@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from shared.settings import ServiceSettings, SettingsError, load_settings
+
+
+def test_defaults_load_and_are_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092,127.0.0.1:19093")
+    settings = load_settings(ServiceSettings)
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:19092,127.0.0.1:19093"
+    with pytest.raises(Exception):
+        settings.service_name = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("METRICS_PORT", "seventy"),
+        ("METRICS_PORT", "70000"),
+        ("KAFKA_BOOTSTRAP_SERVERS", "localhost"),
+        ("DATABASE_URL", "mysql://x@y/z"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as failure:
+        load_settings(ServiceSettings)
+    message = str(failure.value.code)
+    assert variable in message
+    assert repr(value) in message
+
+
+def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    assert load_settings(ServiceSettings).log_level == "DEBUG"
