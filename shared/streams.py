@@ -67,6 +67,10 @@ class TaskSpec:
     # mean recorded in the bundle, so the model still answers.
     optional_features: tuple[str, ...] = ()
     description: str = ""
+    # Clustering: categories are numbered by this feature's centre value (raw
+    # units, rising), so category numbers stay stable across retrains.
+    # None: the first feature.
+    order_by: str | None = None
 
     @property
     def algorithms(self) -> tuple[Algorithm, ...]:
@@ -127,6 +131,7 @@ ENERGY = StreamSpec(
             kind=TaskKind.CLUSTERING,
             features=("renewables_share_energy", "fossil_share_energy", "carbon_intensity_elec"),
             default_algorithm=Algorithm.KMEANS,
+            order_by="carbon_intensity_elec",
             description="Energy-mix category; categories are numbered by rising carbon intensity.",
         ),
         TaskSpec(

@@ -1,42 +1,71 @@
 """Run a local Kafka broker and PostgreSQL server until interrupted.
 
     python -m shared.infra [--kafka-port N] [--pg-port N] [--only kafka|postgres]
+    python -m shared.infra --prepare [--only kafka|postgres]
 
 Prints KAFKA_BOOTSTRAP_SERVERS=... and DATABASE_URL=... lines to export in
 another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
+--prepare only fetches the broker jars and checks for (or installs) the
+PostgreSQL server binaries, so later starts are quick and offline.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from contextlib import ExitStack
-from types import FrameType
 
-from .kafka import LocalKafka
-from .postgres import LocalPostgres
+from .kafka import LocalKafka, ensure_kafka_jars
+from .postgres import LocalPostgres, find_server_bindir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.infra", description=__doc__.split("\n")[0])
-    parser.add_argument("--kafka-port", type=int, default=None, help="broker port (default: a free one)")
-    parser.add_argument("--pg-port", type=int, default=None, help="PostgreSQL port (default: a free one)")
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.infra",
+        description="Run a local Kafka broker and PostgreSQL server until interrupted.",
+    )
+    parser.add_argument("--kafka-port", type=int, help="broker port (default: a free one)")
+    parser.add_argument("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
     parser.add_argument("--only", choices=("kafka", "postgres"), help="start just one of the two")
+    parser.add_argument(
+        "--prepare", action="store_true", help="fetch/install what the servers need, then exit"
+    )
     return parser.parse_args(argv)
 
 
-def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    # SystemExit unwinds through the ExitStack, so SIGTERM cleans up like Ctrl-C.
-    raise SystemExit(128 + signum)
+def prepare(only: str | None) -> None:
+    """Make later starts quick: fetch the jars, find or install PostgreSQL.
+
+    A server given in the environment is used instead of a local one (by the
+    tests too), so its prerequisites are not demanded.
+    """
+    if only in (None, "kafka"):
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            print("# Kafka: KAFKA_BOOTSTRAP_SERVERS is set, no jars needed")
+        else:
+            print(f"# Kafka jars: {ensure_kafka_jars()}")
+    if only in (None, "postgres"):
+        if os.environ.get("DATABASE_URL"):
+            print("# PostgreSQL: DATABASE_URL is set, no server binaries needed")
+        else:
+            print(f"# PostgreSQL server binaries: {find_server_bindir()}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    # Shells start background jobs with SIGINT ignored, and Python then keeps
-    # it ignored; restore KeyboardInterrupt so `kill -INT` always works.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.prepare:
+        try:
+            prepare(args.only)
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    # SIGTERM (process managers) stops like Ctrl-C. SIGINT is set too: shells
+    # start background jobs with it ignored, and Python would keep it so.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with ExitStack() as servers:
         try:
             if args.only in (None, "postgres"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import threading
 from collections.abc import Coroutine
@@ -35,12 +36,21 @@ def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def tail(path: Path, lines: int = 40) -> str:
-    """Last lines of a log file, for error messages ('' when unreadable)."""
+    """Last lines of a log file for error messages ('' when unreadable).
+
+    Java stack frames are left out: they would push the actual error message
+    out of the tail.
+    """
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    kept = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("\tat ") and not re.fullmatch(r"\s*\.\.\. \d+ more", line)
+    ]
+    return "\n".join(kept[-lines:])
 
 
 def require_executables(*names: str, hint: str) -> None:

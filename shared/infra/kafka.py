@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, NoReturn
 
 from ._common import require_executables, run_coroutine, tail
 from .ports import HOST, free_port, port_open
@@ -46,7 +46,11 @@ def cache_root() -> Path:
 
 
 def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
-    """Return a directory holding the broker's jars, fetching them if needed."""
+    """Return a directory holding the broker's jars, fetching them if needed.
+
+    The version is passed to deploy/kafka/pom.xml; its logging dependencies
+    (log4j2) fit Kafka 4.x.
+    """
     libs = cache_root() / f"kafka-{version}" / "libs"
     if libs.is_dir() and any(libs.glob("*.jar")):
         return libs
@@ -86,7 +90,12 @@ def ensure_kafka_jars(version: str = KAFKA_VERSION) -> Path:
 
 def new_cluster_id() -> str:
     """A KRaft cluster id: 22 characters of url-safe base64 of a random UUID."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # A leading '-' would be read as an option by StorageTool (Kafka's own
+        # Uuid.randomUuid() skips those too).
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
@@ -115,8 +124,7 @@ def server_properties(port: int, controller_port: int, log_dir: Path) -> str:
     )
 
 
-async def _metadata_ok(bootstrap: str) -> None:
-    """Raise unless the broker answers a metadata request."""
+async def _list_topics(bootstrap: str) -> None:
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
@@ -125,6 +133,14 @@ async def _metadata_ok(bootstrap: str) -> None:
         await admin.list_topics()
     finally:
         await admin.close()
+
+
+def probe_kafka(bootstrap: str) -> None:
+    """Raise unless a broker at bootstrap answers a client metadata request.
+
+    An open port is not enough: the broker listens before it can serve.
+    """
+    run_coroutine(_list_topics(bootstrap))
 
 
 class LocalKafka:
@@ -243,13 +259,13 @@ class LocalKafka:
                 self._fail(f"exited with code {self._process.returncode}")
             if port_open(self.port):
                 try:
-                    run_coroutine(_metadata_ok(self.bootstrap))
+                    probe_kafka(self.bootstrap)
                     return
                 except Exception as exc:  # not ready yet: keep polling
                     last_error = exc
             time.sleep(0.2)
         self._fail(f"not ready after {self.startup_timeout:.0f} s (last error: {last_error!r})")
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, reason: str) -> NoReturn:
         log = tail(self.log_path) if self.log_path else ""
         raise RuntimeError(f"Kafka {self.version} broker {reason}; broker log tail:\n{log}")

@@ -21,7 +21,9 @@ from types import TracebackType
 from ._common import run_coroutine, tail
 from .ports import HOST, free_port
 
-INSTALL_HINT = "install Debian's postgresql package (apt-get install postgresql) or set DATABASE_URL"
+INSTALL_HINT = (
+    "install Debian's postgresql package (apt-get install postgresql) or set DATABASE_URL"
+)
 SERVICE_USER = "postgres"
 
 # Durability is pointless for a database that is deleted afterwards, and
@@ -125,8 +127,9 @@ class LocalPostgres:
         atexit.register(self.stop)
         try:
             self._init_cluster()
-            self._start_server()
+            # Set first, so stop() also ends a server that missed the deadline.
             self._running = True
+            self._start_server()
             self._wait_until_ready()
         except BaseException:
             self.stop()
@@ -166,7 +169,10 @@ class LocalPostgres:
     def _server_version(self) -> str:
         assert self.bindir is not None
         out = subprocess.run(
-            [str(self.bindir / "postgres"), "--version"], capture_output=True, text=True, check=False
+            [str(self.bindir / "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout
         match = re.search(r"\(PostgreSQL\) (\S+)", out)
         return f"PostgreSQL {match.group(1)}" if match else "PostgreSQL"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,11 @@ def write_bundle(
         (staging / META_FILE).write_bytes(orjson.dumps(full_meta.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         hashes[META_FILE] = sha256_file(staging / META_FILE)
         size = sum((staging / name).stat().st_size for name in hashes)
+        if final.exists():
+            # Left by a run that crashed between writing its bundle and
+            # registering it (versions come from the registry, so no row
+            # points here); os.replace cannot overwrite a non-empty directory.
+            _discard(final)
         os.replace(staging, final)
     except BaseException:
         for leftover in staging.glob("*"):
@@ -97,6 +103,12 @@ def write_bundle(
         staging.rmdir()
         raise
     return relative, hashes, size
+
+
+def _discard(directory: Path) -> None:
+    stale = directory.with_name(f".stale-{directory.name}-{os.getpid()}-{os.urandom(4).hex()}")
+    os.replace(directory, stale)
+    shutil.rmtree(stale, ignore_errors=True)
 
 
 def _bundle_path(artifact_dir: Path, bundle_dir: str, name: str) -> Path:

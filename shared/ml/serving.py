@@ -47,7 +47,7 @@ class ServingModel:
     def __init__(self, meta: BundleMeta, onnx_bytes: bytes, model_id: int | None = None) -> None:
         self.meta = meta
         self.model_id = model_id
-        self.session = ort.InferenceSession(onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"])
+        self.session = new_session(onnx_bytes)
         self._output_names = [output.name for output in self.session.get_outputs()]
         self._means = np.array([meta.feature_means.get(f, 0.0) for f in meta.features], dtype=np.float32)
 
@@ -83,13 +83,28 @@ class ServingModel:
         return matrix
 
     def score(self, matrix: np.ndarray) -> Scores:
-        outputs = self.session.run(self._output_names, {INPUT_NAME: matrix.astype(np.float32, copy=False)})
-        kind = self.meta.kind
-        if kind == "regression":
-            return Scores(np.asarray(outputs[0], dtype=np.float64).reshape(-1), None)
-        labels = np.asarray(outputs[0]).reshape(-1).astype(np.float64)
-        second = np.asarray(outputs[1], dtype=np.float64)
-        if kind == "classification":
-            return Scores(labels, second[:, -1])
-        # clustering: the second output is the distance to every centre
-        return Scores(labels, second.min(axis=1))
+        return run_session(self.session, self.meta.kind, matrix, self._output_names)
+
+
+def run_session(
+    session: ort.InferenceSession, kind: str, matrix: np.ndarray, output_names: list[str] | None = None
+) -> Scores:
+    """Score ``matrix`` with an exported graph and read its outputs as ``kind``
+    (a TaskKind value). The trainer checks a new graph through this same
+    function, so what it verifies is exactly what serving computes."""
+    names = output_names or [output.name for output in session.get_outputs()]
+    outputs = session.run(names, {INPUT_NAME: np.ascontiguousarray(matrix, dtype=np.float32)})
+    if kind == "regression":
+        return Scores(np.asarray(outputs[0], dtype=np.float64).reshape(-1), None)
+    labels = np.asarray(outputs[0]).reshape(-1).astype(np.float64)
+    second = np.asarray(outputs[1], dtype=np.float64)
+    if kind == "classification":
+        # probabilities of (normal, anomaly): the score is P(anomaly)
+        return Scores(labels, second[:, -1])
+    # clustering: the second output is the Euclidean distance to every centre
+    # in the scaler's space (what KMeans.transform gives on scaled input)
+    return Scores(labels, second.min(axis=1))
+
+
+def new_session(onnx_bytes: bytes) -> ort.InferenceSession:
+    return ort.InferenceSession(onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"])

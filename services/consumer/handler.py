@@ -1,0 +1,109 @@
+"""The consumer's BatchLoop handler: decode, score, write, emit.
+
+Rows reach PostgreSQL inside the handler, so BatchLoop commits the batch's
+offsets only after they are durable; the prediction and alert events go out
+(and are acknowledged) before the commit too.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import structlog
+from aiokafka.structs import ConsumerRecord
+
+from services.consumer import metrics
+from services.consumer.decode import decode_batch
+from services.consumer.models import ActiveModels
+from services.consumer.outputs import (
+    alert_messages,
+    alert_rows,
+    classification_result,
+    has_sensor_state,
+    now_iso,
+    prediction_messages,
+    prediction_rows,
+    sensor_state_rows,
+    source_times,
+)
+from services.consumer.rolling import RollingErrors, metric_name
+from services.consumer.scoring import TaskScores, score_batch
+from services.consumer.store import write_batch
+from shared.kafka.messages import HandlerResult, Outgoing, Rejected
+from shared.streams import TaskKind, get_stream
+from shared.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+# Database unreachable or a lock conflict: BatchLoop rewinds and retries the
+# batch instead of dead-lettering it.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+class ScoringHandler:
+    def __init__(self, topics: Topics, models: ActiveModels, pool: asyncpg.Pool, rolling: RollingErrors) -> None:
+        self.topics = topics
+        self.models = models
+        self.pool = pool
+        self.rolling = rolling
+        models.on_swap.append(self._forget_old_versions)
+
+    async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
+        batches, rejected = decode_batch(self.topics, records)
+        models = self.models.snapshot()
+        produced_at = now_iso()
+        rows: list[tuple] = []
+        alerts: list[tuple] = []
+        sensors: list[tuple] = []
+        outputs: list[Outgoing] = []
+        scored: list[tuple[str, list[TaskScores]]] = []
+        for name, batch in batches.items():
+            kept, results, reasons = score_batch(batch, models)
+            rejected.extend(Rejected(batch.records[i], reason) for i, reason in reasons.items())
+            if not len(kept):
+                continue
+            times = source_times(kept)
+            topic = self.topics.predictions(name)
+            for result in results:
+                task_rows = prediction_rows(kept, result, times)
+                rows.extend(task_rows)
+                outputs.extend(prediction_messages(topic, task_rows, times, produced_at))
+                task_alerts = alert_rows(kept, result)
+                alerts.extend(task_alerts)
+                outputs.extend(alert_messages(self.topics.alerts, task_alerts, produced_at))
+            if has_sensor_state(kept.stream):
+                sensors.extend(sensor_state_rows(kept, classification_result(results)))
+            scored.append((name, results))
+        await write_batch(self.pool, rows, alerts, sensors)
+        self._observe(scored)
+        return HandlerResult(outputs=outputs, rejected=rejected)
+
+    def _observe(self, scored: list[tuple[str, list[TaskScores]]]) -> None:
+        for stream, results in scored:
+            for result in results:
+                task = result.task
+                metrics.PREDICTIONS.labels(stream, task.name, result.status).inc(len(result.actual))
+                if result.prediction is None:
+                    continue
+                metrics.SCORING_LATENCY.labels(stream, task.name).observe(result.seconds)
+                if task.kind is TaskKind.CLASSIFICATION:
+                    metrics.ALERTS.labels(stream).inc(int((result.prediction == 1).sum()))
+                value = self.rolling.update((stream, task.name, result.model_version), task.kind, result.error)
+                if value is not None:
+                    metrics.ROLLING_ERROR.labels(stream, task.name, str(result.model_version), metric_name(task.kind)).set(value)
+
+    def _forget_old_versions(self, stream: str, task: str, version: int) -> None:
+        metric = metric_name(get_stream(stream).task(task).kind)
+        for _, _, old in self.rolling.forget(stream, task, version):
+            try:
+                metrics.ROLLING_ERROR.remove(stream, task, str(old), metric)
+            except KeyError:
+                pass

@@ -1,0 +1,86 @@
+"""The consumer process: active models, the models watcher and the scoring loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+
+from services.consumer.handler import TRANSIENT_DB_ERRORS, ScoringHandler
+from services.consumer.models import ActiveModels
+from services.consumer.rolling import RollingErrors
+from services.consumer.settings import ConsumerSettings
+from services.consumer.watcher import ModelWatcher
+from shared.db import apply_migrations, create_pool
+from shared.kafka import BatchLoop, make_consumer, make_producer
+from shared.kafka.admin import ensure_topics
+from shared.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+
+async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
+    topics = Topics(settings.topic_prefix)
+    bootstrap = settings.kafka_bootstrap_servers
+    streams = settings.streams
+    await ensure_topics(bootstrap, topics.all())
+    pool = await create_pool(settings.database_url, max_size=settings.consumer_db_pool_size)
+    producer = make_producer(bootstrap, settings.service_name)
+    models_consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, client_id=f"{settings.service_name}-models", group_id=None, enable_auto_commit=False
+    )
+    features_consumer = make_consumer(
+        bootstrap, settings.group, [topics.features(name) for name in streams], settings.service_name
+    )
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await apply_migrations(pool)
+        await producer.start()
+        await models_consumer.start()
+        models = ActiveModels(settings.artifact_dir, streams)
+        watcher = ModelWatcher(models_consumer, topics.models, models, pool)
+        # Position the watcher before reading the registry: a model published
+        # in between is then seen by at least one of the two.
+        await watcher.position_at_end()
+        loaded = await models.load_registry(pool)
+        tasks.append(asyncio.create_task(watcher.run(stop), name="models"))
+        await features_consumer.start()
+        handler = ScoringHandler(topics, models, pool, RollingErrors(settings.consumer_error_window))
+        loop = BatchLoop(
+            features_consumer,
+            producer,
+            handler,
+            service=settings.service_name,
+            deadletter_topic=topics.deadletter,
+            max_records=settings.consumer_max_records,
+            transient_errors=TRANSIENT_DB_ERRORS,
+        )
+        log.info("consumer_started", streams=list(streams), group=settings.group, models_loaded=loaded)
+        tasks.append(asyncio.create_task(loop.run(stop), name="scoring"))
+        # Either task ending ends the service: without the watcher models
+        # would silently go stale.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        stop.set()
+        await _finish(tasks)
+        await features_consumer.stop()
+        await models_consumer.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def _finish(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
+    """Let the batch in hand finish (its offsets get committed), then cancel."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

@@ -1,0 +1,89 @@
+"""One error body for every refusal: a summary and, per field, the reason.
+
+``{"detail": "...", "errors": [{"field": "...", "reason": "...", "row": 3}]}``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors or []
+        self.headers = headers
+        self.extra = extra
+
+
+def invalid(field: str, reason: str, **extra: Any) -> ApiError:
+    """A 422 about one field."""
+    return ApiError(422, f"{field}: {reason}", [{"field": field, "reason": reason}], **extra)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def _api_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, ApiError)
+    body: dict[str, Any] = {"detail": error.detail, **error.extra}
+    if error.errors:
+        body["errors"] = error.errors
+    return json_response(body, error.status, error.headers)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    # ("body", "stream") -> "stream"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc[1:]] if len(loc) > 1 and loc[0] in {"body", "query", "path", "header"} else [
+        str(p) for p in loc
+    ]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = [{"field": _location(tuple(item.get("loc", ()))), "reason": item.get("msg", "invalid")}
+              for item in error.errors()]
+    summary = "; ".join(f"{e['field']}: {e['reason']}" for e in errors[:5]) or "invalid request"
+    return json_response({"detail": summary, "errors": errors}, 422)
+
+
+def _http_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    return json_response({"detail": error.detail}, error.status_code, error.headers)
+
+
+def _unexpected(request: Request, error: Exception) -> Response:
+    log.error("unhandled_error", path=request.url.path, error=f"{type(error).__name__}: {error}", exc_info=error)
+    return json_response({"detail": "internal error; the gateway's log has the details"}, 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

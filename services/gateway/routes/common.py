@@ -1,0 +1,73 @@
+"""Lookups every route family needs, answering 422 or 503 the same way."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import orjson
+
+from services.gateway.errors import ApiError, invalid
+from services.gateway.features import RequestSchema
+from services.gateway.loaded import LoadedModel
+from services.gateway.state import GatewayState
+from shared.streams import STREAMS, StreamSpec, TaskSpec
+
+
+def stream_named(name: str, field: str = "stream") -> StreamSpec:
+    spec = STREAMS.get(name)
+    if spec is None:
+        raise invalid(field, f"unknown stream {name[:40]!r} (streams: {', '.join(STREAMS)})")
+    return spec
+
+
+def task_named(stream: StreamSpec, name: str | None, field: str = "task") -> TaskSpec:
+    known = ", ".join(t.name for t in stream.tasks)
+    if name is None:
+        if len(stream.tasks) == 1:
+            return stream.tasks[0]
+        raise invalid(field, f"required: stream {stream.name!r} has several tasks ({known})")
+    for task in stream.tasks:
+        if task.name == name:
+            return task
+    raise invalid(field, f"stream {stream.name!r} has no task {name[:40]!r} (tasks: {known})")
+
+
+@cache
+def request_schema(stream: str, task: str) -> RequestSchema:
+    spec = STREAMS[stream]
+    return RequestSchema.of(spec, spec.task(task))
+
+
+def no_model(stream: str, task: str) -> ApiError:
+    body = {"stream": stream, "task": task}
+    return ApiError(
+        503,
+        f"no model for stream {stream!r} and task {task!r} yet: send data (POST /upload or the generator), "
+        f"then train one with POST /train {orjson.dumps(body).decode()}",
+        stream=stream,
+        task=task,
+        how_to_train={
+            "method": "POST",
+            "path": "/train",
+            "body": body,
+            "curl": f"curl -X POST $FLUXO_URL/train -H 'Content-Type: application/json' "
+            f"-d '{orjson.dumps(body).decode()}'",
+        },
+    )
+
+
+def serving_model(state: GatewayState, stream: str, task: str) -> LoadedModel:
+    model = state.cache.get(stream, task)
+    if model is None:
+        raise no_model(stream, task)
+    return model
+
+
+def decode_json(body: bytes) -> Any:
+    if not body.strip():
+        raise invalid("body", "empty: send a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise invalid("body", f"invalid JSON ({error})") from None

@@ -1,0 +1,52 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.responses import Response
+
+from services.gateway.errors import json_response
+from services.gateway.schemas import Health, Ready
+from services.gateway.state import GatewayState, get_state
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="The process is alive", response_model=Health)
+async def health() -> Health:
+    return Health(status="ok")
+
+
+async def _reachable(check: asyncio.Future | object, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(check, timeout)  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - any failure means "not reachable" here
+        return False
+    return True
+
+
+@router.get("/ready", summary="Kafka and PostgreSQL reachable, models synced with the registry",
+            response_model=Ready, responses={503: {"model": Ready, "description": "Not ready."}})
+async def ready(state: GatewayState = Depends(get_state)) -> Response:
+    timeout = state.settings.ready_timeout_seconds
+    kafka, postgres = await asyncio.gather(
+        _reachable(state.producer.client.fetch_all_metadata(), timeout),
+        _reachable(state.pool.fetchval("SELECT 1"), timeout),
+    )
+    models = [
+        {"stream": m.record.stream, "task": m.record.task, "model_id": m.model_id, "version": m.version}
+        for m in state.cache.loaded()
+    ]
+    is_ready = kafka and postgres and state.cache.synced
+    body = {"ready": is_ready, "kafka": kafka, "postgres": postgres, "models_synced": state.cache.synced,
+            "models": models}
+    return json_response(body, 200 if is_ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}})
+async def prometheus_metrics() -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

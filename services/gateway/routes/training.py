@@ -1,0 +1,95 @@
+"""POST /train sends a train command; GET /train/{run_id} follows the run."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Depends, Path
+from starlette.responses import Response
+
+from services.gateway import queries
+from services.gateway.auth import require_api_key
+from services.gateway.errors import ApiError, invalid, json_response
+from services.gateway.routes.common import stream_named, task_named
+from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, RunStatus, TrainAccepted, TrainRequest
+from services.gateway.state import GatewayState, get_state
+from shared.events import TrainCommand
+from shared.kafka.clients import event_message, send_all
+from shared.ml import registry
+
+router = APIRouter(tags=["training"])
+
+_MAX_HYPERPARAMETER_BYTES = 4096
+
+
+@router.post(
+    "/train",
+    summary="Train a model for a stream and task",
+    status_code=202,
+    dependencies=[Depends(require_api_key)],
+    response_model=TrainAccepted,
+    responses={**ERROR_RESPONSES, **AUTH_RESPONSES, 503: {"model": ErrorBody, "description": "Kafka is unreachable."}},
+)
+async def train(body: TrainRequest, state: GatewayState = Depends(get_state)) -> Response:
+    """The trainer picks the command up from the commands topic; follow the run at
+    ``status_url``. `curl -X POST $FLUXO_URL/train -H 'Content-Type: application/json'
+    -d '{"stream": "energy", "task": "carbon"}'`"""
+    stream = stream_named(body.stream)
+    task = task_named(stream, body.task)
+    if body.algorithm is not None and body.algorithm not in task.algorithms:
+        known = ", ".join(a.value for a in task.algorithms)
+        raise invalid("algorithm", f"{body.algorithm[:40]!r} cannot learn task {task.name!r} (use one of: {known})")
+    if body.window is not None and body.dataset_id is not None:
+        raise invalid("window", "give a window or a dataset_id, not both")
+    if body.dataset_id is not None:
+        owner = await queries.dataset_stream(state.pool, body.dataset_id)
+        if owner is None:
+            raise invalid("dataset_id", f"no uploaded dataset {body.dataset_id!r}")
+        if owner != stream.name:
+            raise invalid("dataset_id", f"dataset {body.dataset_id!r} belongs to stream {owner!r}, not {stream.name!r}")
+    command = TrainCommand(
+        stream=stream.name,
+        task=task.name,
+        algorithm=body.algorithm,
+        hyperparameters=body.hyperparameters,
+        window=body.window,
+        dataset_id=body.dataset_id,
+        test_size=body.test_size,
+        force=body.force,
+    )
+    if len(orjson.dumps(body.hyperparameters)) > _MAX_HYPERPARAMETER_BYTES:
+        raise invalid("hyperparameters", f"too large (at most {_MAX_HYPERPARAMETER_BYTES} bytes of JSON)")
+    request = command.model_dump(mode="json", include={"algorithm", "hyperparameters", "window", "dataset_id",
+                                                       "test_size", "force"})
+    # Recorded before it is sent, so GET /train/{run_id} knows the run at once.
+    await registry.queue_run(state.pool, command.run_id, stream.name, task.name, body.algorithm, request)
+    try:
+        await send_all(state.producer, [event_message(state.topics.commands, command, f"{stream.name}/{task.name}")])
+    except Exception as error:  # noqa: BLE001 - any producer failure means the command was not sent
+        await registry.fail_run(state.pool, command.run_id, f"the command could not be sent: {type(error).__name__}")
+        raise ApiError(503, f"Kafka did not take the train command ({type(error).__name__}); try again") from None
+    return json_response(
+        {
+            "run_id": command.run_id,
+            "status": "queued",
+            "stream": stream.name,
+            "task": task.name,
+            "status_url": f"/train/{command.run_id}",
+        },
+        status=202,
+    )
+
+
+@router.get(
+    "/train/{run_id}",
+    summary="Status of a training run (and its metrics when done)",
+    response_model=RunStatus,
+    responses={404: {"model": ErrorBody, "description": "No such run."}},
+)
+async def run_status(
+    run_id: str = Path(max_length=64, examples=["5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5"]),
+    state: GatewayState = Depends(get_state),
+) -> RunStatus:
+    run = await registry.get_run(state.pool, run_id)
+    if run is None:
+        raise ApiError(404, f"no training run {run_id!r}")
+    return RunStatus(**run.model_dump())

@@ -1,0 +1,31 @@
+"""The gateway's configuration, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    service_name: str = Field("gateway", description="Name used in logs, metrics and client ids.")
+    gateway_host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    gateway_port: int = Field(8000, ge=0, le=65535, description="Port the HTTP server listens on.")
+    fluxo_api_key: SecretStr | None = Field(
+        None, description="When set, /upload, /train and model downloads need it in the X-API-Key header."
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest accepted upload file (413 above).")
+    max_upload_rows: int = Field(1_000_000, ge=1, description="Most data rows one upload may hold.")
+    max_xlsx_uncompressed_bytes: int = Field(
+        512 * 1024 * 1024, ge=1, description="Refuse an XLSX whose members inflate to more than this in total."
+    )
+    max_xlsx_ratio: float = Field(
+        200.0, gt=1, description="Refuse an XLSX with a member compressed more than this many times."
+    )
+    max_reported_rejects: int = Field(1000, ge=0, description="Rejected rows listed one by one in an upload answer.")
+    upload_chunk_rows: int = Field(5000, ge=1, description="Rows validated and published per step of an upload.")
+    max_batch_rows: int = Field(1000, ge=1, description="Most records one /v1/streams/{stream}/predict call scores.")
+    model_refresh_seconds: float = Field(
+        30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
+    )
+    ready_timeout_seconds: float = Field(2.0, gt=0, description="How long /ready waits on Kafka or PostgreSQL.")

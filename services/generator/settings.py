@@ -1,0 +1,94 @@
+"""The generator's configuration (environment variables, no prefix)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import ServiceSettings
+from shared.streams import STREAMS
+
+StreamList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _check_streams(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [name for name in value if name not in STREAMS]
+    if unknown:
+        raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
+    return tuple(dict.fromkeys(value))
+
+
+class GeneratorSettings(ServiceSettings):
+    service_name: str = "generator"
+    generator_streams: StreamList = Field(tuple(STREAMS), description="Comma-separated streams to generate.")
+    generator_rate: float = Field(50.0, ge=0, description="Events per second per stream; 0 = as fast as possible.")
+    generator_count: int | None = Field(
+        None, ge=0, description="Events per stream, then flush and exit 0 (default: run until stopped)."
+    )
+    generator_batch_size: int = Field(500, ge=1, le=100_000, description="Most events per send batch.")
+    generator_seed: int = Field(42, description="Seed of every random choice (values, Faker pools).")
+    generator_sensors: int = Field(20, ge=1, le=100_000, description="Pressure sensors.")
+    generator_countries: int = Field(40, ge=3, le=200, description="Countries of the energy stream.")
+    generator_anomaly_rate: float = Field(0.03, ge=0, lt=1, description="Fraction of anomalous pressure readings.")
+    generator_invalid_rate: float = Field(0.0, ge=0, le=1, description="Fraction of deliberately invalid events.")
+    generator_sim_start: datetime | None = Field(
+        None, description="Simulated time of the first pressure reading (ISO 8601; default: start time)."
+    )
+    generator_sim_step: float = Field(
+        300.0, gt=0, description="Simulated seconds between two readings of one sensor."
+    )
+    generator_drift_at: float | None = Field(
+        None, ge=0, description="Seconds after start when drift switches on (default: never; SIGUSR1 toggles it)."
+    )
+    generator_drift_streams: StreamList = Field((), description="Streams that drift (default: all generated).")
+    generator_drift_magnitude: float = Field(
+        0.5, gt=-1, le=10, description="Relative shift while drifting: levels and targets scale by 1 + magnitude."
+    )
+    generator_replay_file: Path | None = Field(None, description="CSV file to replay instead of generating.")
+    generator_replay_stream: str | None = Field(None, description="Stream the replayed CSV rows belong to.")
+
+    @field_validator("generator_streams", "generator_drift_streams", mode="before")
+    @classmethod
+    def _split_lists(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("generator_streams")
+    @classmethod
+    def _streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one stream")
+        return _check_streams(value)
+
+    @field_validator("generator_drift_streams")
+    @classmethod
+    def _drift_streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_streams(value)
+
+    @field_validator("generator_replay_stream")
+    @classmethod
+    def _replay_stream(cls, value: str | None) -> str | None:
+        if value is not None and value not in STREAMS:
+            raise ValueError(f"unknown stream {value!r} (streams: {', '.join(STREAMS)})")
+        return value
+
+    @model_validator(mode="after")
+    def _replay_pair(self) -> GeneratorSettings:
+        if (self.generator_replay_file is None) != (self.generator_replay_stream is None):
+            raise ValueError("GENERATOR_REPLAY_FILE and GENERATOR_REPLAY_STREAM go together")
+        if self.generator_replay_file is not None and not self.generator_replay_file.is_file():
+            raise ValueError(f"GENERATOR_REPLAY_FILE {str(self.generator_replay_file)!r} is not a file")
+        return self
+
+    @property
+    def drifting_streams(self) -> tuple[str, ...]:
+        return self.generator_drift_streams or self.generator_streams

@@ -1,0 +1,298 @@
+"""One training run, start to finish: data, candidate, decision, bundle,
+registry, models event, run row.
+
+Runs are serialised (one at a time: the machine has two cores) and the
+heavy part runs in a worker thread, so the event loop keeps the Kafka
+clients heartbeating. A request that cannot succeed (unknown stream, task or
+algorithm, bad hyperparameters, too few rows, an ONNX graph that does not
+match) marks its run failed with the reason; an unreachable database or
+broker propagates, so the caller retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import joblib
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from services.trainer import metrics
+from services.trainer.candidate import Candidate, Decision, bundle_meta, build_candidate, decide, score_active
+from services.trainer.dataset_scan import DatasetScanError, scan_dataset
+from services.trainer.settings import TrainerSettings
+from services.trainer.window import StreamWindow, decode_entries, window_offsets
+from shared.events import ModelPublished, TrainCommand
+from shared.kafka.clients import event_message, send_all
+from shared.ml import registry
+from shared.ml.bundle import write_bundle
+from shared.ml.dataset import task_matrix
+from shared.ml.export import OnnxMismatchError
+from shared.ml.hyperparams import HyperparameterError, resolve
+from shared.ml.training import NotEnoughData, TrainingError, resolve_algorithm
+from shared.streams import StreamSpec, TaskSpec, get_stream
+from shared.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+# Requests that can never succeed as asked: the run fails with the message.
+REQUEST_ERRORS: tuple[type[Exception], ...] = (TrainingError, HyperparameterError, OnnxMismatchError, DatasetScanError)
+
+# Database unreachable: the run is retried, not failed.
+TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_id: str
+    stream: str
+    task: str
+    algorithm: str | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    window: int | None = None
+    dataset_id: str | None = None
+    test_size: float = 0.2
+    force: bool = False
+    trigger: str = "command"
+
+    @classmethod
+    def from_command(cls, command: TrainCommand) -> RunRequest:
+        return cls(
+            run_id=command.run_id,
+            stream=command.stream,
+            task=command.task,
+            algorithm=command.algorithm,
+            hyperparameters=dict(command.hyperparameters),
+            window=command.window,
+            dataset_id=command.dataset_id,
+            test_size=command.test_size,
+            force=command.force,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The request as stored in training_runs.request."""
+        described = asdict(self)
+        for name in ("run_id", "stream", "task", "trigger"):
+            described.pop(name)
+        return described
+
+
+def resolve_request(request: RunRequest) -> tuple[StreamSpec, TaskSpec]:
+    """Check everything that needs no data; raises TrainingError naming the fault."""
+    try:
+        stream = get_stream(request.stream)
+        task = stream.task(request.task)
+    except KeyError as error:
+        raise TrainingError(str(error.args[0])) from None
+    resolve(resolve_algorithm(task, request.algorithm), request.hyperparameters)
+    return stream, task
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str  # done | failed | skipped
+    model_id: int | None = None
+    version: int | None = None
+    decision: Decision | None = None
+    error: str | None = None
+
+
+def _fit(
+    task: TaskSpec, request: RunRequest, rows: list[dict[str, Any]], seed: int, min_rows: int
+) -> tuple[Candidate, int]:
+    data = task_matrix(task, rows)
+    if data.rows < min_rows:
+        raise NotEnoughData(
+            f"{data.rows} usable rows for {request.stream}/{task.name} "
+            f"({data.dropped} of {len(rows)} events lack a feature or the target); at least {min_rows} are needed"
+        )
+    candidate = build_candidate(
+        task, request.algorithm, data.X, data.y, request.hyperparameters, request.test_size, seed, min_rows
+    )
+    return candidate, data.rows
+
+
+class Trainer:
+    def __init__(
+        self,
+        settings: TrainerSettings,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        windows: dict[str, StreamWindow],
+        window_ready: asyncio.Event,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.producer = producer
+        self.topics = topics
+        self.windows = windows
+        self.window_ready = window_ready
+        self.artifact_dir = Path(settings.artifact_dir)
+        self._lock = asyncio.Lock()
+
+    async def execute(
+        self, request: RunRequest, data: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+    ) -> RunOutcome:
+        """Run ``request`` unless its run already finished (a redelivered
+        command). ``data`` is (rows, where they came from) when the caller
+        already holds them; otherwise the request says where to read."""
+        await registry.queue_run(
+            self.pool, request.run_id, request.stream, request.task, request.algorithm, request.describe(), request.trigger
+        )
+        run = await registry.get_run(self.pool, request.run_id)
+        if run is not None and run.status in ("done", "failed"):
+            log.info("run_already_finished", run_id=request.run_id, status=run.status)
+            return RunOutcome("skipped")
+        async with self._lock:
+            await registry.start_run(self.pool, request.run_id)
+            started = time.perf_counter()
+            try:
+                outcome = await self._run(request, data)
+            except REQUEST_ERRORS as error:
+                return await self._fail(request, str(error))
+            except TRANSIENT_DB_ERRORS:
+                raise
+            except Exception as error:  # noqa: BLE001 - a bug in one run must not stop the trainer
+                log.exception("training_run_crashed", run_id=request.run_id)
+                return await self._fail(request, f"internal error: {type(error).__name__}: {error}")
+        assert outcome.decision is not None
+        algorithm = request.algorithm or get_stream(request.stream).task(request.task).default_algorithm.value
+        metrics.TRAINING_DURATION.labels(request.stream, request.task, algorithm).observe(time.perf_counter() - started)
+        metrics.TRAINING_RUNS.labels(request.stream, request.task, "done").inc()
+        return outcome
+
+    async def _fail(self, request: RunRequest, reason: str) -> RunOutcome:
+        log.warning("training_run_failed", run_id=request.run_id, stream=request.stream, task=request.task, reason=reason)
+        await registry.fail_run(self.pool, request.run_id, reason)
+        metrics.TRAINING_RUNS.labels(request.stream, request.task, "failed").inc()
+        return RunOutcome("failed", error=reason)
+
+    async def _rows(self, request: RunRequest, stream: StreamSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        topic = self.topics.features(stream.name)
+        if request.dataset_id is not None:
+            since = await self.pool.fetchval("SELECT created_at FROM datasets WHERE id = $1", request.dataset_id)
+            rows, where = await scan_dataset(
+                self.settings.kafka_bootstrap_servers,
+                topic,
+                request.dataset_id,
+                since=since,
+                max_rows=self.settings.train_dataset_max_rows,
+                timeout=self.settings.train_dataset_scan_timeout,
+                client_id=f"{self.settings.service_name}-dataset",
+            )
+            if not rows:
+                raise NotEnoughData(f"no features events of dataset {request.dataset_id} on {topic}")
+            return rows, where
+        return await self.window_rows(stream.name, request.window)
+
+    async def window_rows(self, stream: str, last: int | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The newest ``last`` events of the stream's window, decoded, and
+        where they are in the log."""
+        window = self.windows.get(stream)
+        if window is None:
+            raise TrainingError(f"this trainer does not keep a window of stream {stream!r}")
+        await self.window_ready.wait()
+        entries = window.snapshot(last)
+        rows = await asyncio.to_thread(decode_entries, entries)
+        return rows, {**window_offsets(window.topic, entries), "requested": last or window.size}
+
+    async def _run(self, request: RunRequest, data: tuple[list[dict[str, Any]], dict[str, Any]] | None) -> RunOutcome:
+        stream, task = resolve_request(request)
+        rows, where = data if data is not None else await self._rows(request, stream)
+        min_rows = self.settings.train_min_rows if request.trigger == "schedule" else self.settings.train_command_min_rows
+        candidate, usable = await asyncio.to_thread(_fit, task, request, rows, self.settings.train_seed, min_rows)
+        active = await registry.active_model(self.pool, stream.name, task.name)
+        active_score = None
+        if active is not None:
+            active_score = await asyncio.to_thread(score_active, self.artifact_dir, active, candidate)
+        decision = decide(
+            candidate.score,
+            active_score,
+            force=request.force,
+            tolerance=self.settings.train_not_worse_tolerance,
+            has_active=active is not None,
+        )
+        version = await registry.next_version(self.pool, stream.name, task.name)
+        training_window = {**where, "rows": usable, "trigger": request.trigger, "run_id": request.run_id}
+        meta = bundle_meta(stream.name, candidate, version, training_window)
+        relative, hashes, size = await asyncio.to_thread(
+            write_bundle, self.artifact_dir, meta, candidate.onnx_bytes, partial(joblib.dump, candidate.result.pipeline)
+        )
+        record = await registry.insert_model(
+            self.pool,
+            activate=decision.activate,
+            stream=stream.name,
+            task=task.name,
+            version=version,
+            algorithm=meta.algorithm,
+            hyperparameters=meta.hyperparameters,
+            features=meta.features,
+            metrics=meta.metrics,
+            training_window=training_window,
+            rows_trained=meta.rows,
+            bundle_dir=relative,
+            sha256=hashes,
+            size_bytes=size,
+            run_id=request.run_id,
+        )
+        if decision.activate:
+            # Only active models go on the compacted topic: the newest event
+            # per key must stay the active model.
+            await self._publish(record, relative, hashes)
+            metrics.ACTIVE_VERSION.labels(stream.name, task.name).set(version)
+        await registry.finish_run(
+            self.pool,
+            request.run_id,
+            model_id=record.id,
+            metrics=meta.metrics,
+            decision=decision.decision,
+            candidate_score=decision.candidate_score,
+            active_score=decision.active_score,
+        )
+        for name, value in meta.metrics.items():
+            metrics.MODEL_METRIC.labels(stream.name, task.name, name).set(value)
+        log.info(
+            "model_trained",
+            run_id=request.run_id,
+            stream=stream.name,
+            task=task.name,
+            algorithm=meta.algorithm,
+            version=version,
+            rows=usable,
+            decision=decision.decision,
+            reason=decision.reason,
+            candidate_score=decision.candidate_score,
+            active_score=decision.active_score,
+        )
+        return RunOutcome("done", record.id, version, decision)
+
+    async def _publish(self, record: registry.ModelRecord, bundle_dir: str, hashes: dict[str, str]) -> None:
+        event = ModelPublished(
+            stream=record.stream,
+            task=record.task,
+            model_id=record.id,
+            version=record.version,
+            algorithm=record.algorithm,
+            bundle_dir=bundle_dir,
+            sha256=hashes,
+            features=record.features,
+            metrics=record.metrics,
+            active=True,
+        )
+        await send_all(self.producer, [event_message(self.topics.models, event, key=f"{record.stream}/{record.task}")])

@@ -1,0 +1,103 @@
+"""The trainer process: window reader, command loop and schedule, wired up."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiokafka import AIOKafkaConsumer
+
+from services.trainer import metrics
+from services.trainer.commands import CommandHandler
+from services.trainer.runs import TRANSIENT_DB_ERRORS, Trainer
+from services.trainer.schedule import Scheduler
+from services.trainer.settings import TrainerSettings
+from services.trainer.window import StreamWindow, WindowReader
+from shared.db import apply_migrations, create_pool
+from shared.kafka import BatchLoop, make_consumer, make_producer
+from shared.kafka.admin import ensure_topics
+from shared.ml import registry
+from shared.topics import Topics
+
+log = structlog.get_logger(__name__)
+
+
+async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
+    topics = Topics(settings.topic_prefix)
+    bootstrap = settings.kafka_bootstrap_servers
+    streams = settings.streams
+    await ensure_topics(bootstrap, topics.all())
+    settings.artifact_dir.mkdir(parents=True, exist_ok=True)
+    pool = await create_pool(settings.database_url)
+    producer = make_producer(bootstrap, settings.service_name)
+    window_consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.service_name}-window",
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await apply_migrations(pool)
+        for record in await registry.active_models(pool):
+            if record.stream in streams:
+                metrics.ACTIVE_VERSION.labels(record.stream, record.task).set(record.version)
+        await producer.start()
+        await window_consumer.start()
+        windows = {
+            name: StreamWindow(name, topics.features(name), settings.train_window_size) for name in streams
+        }
+        reader = WindowReader(window_consumer, windows)
+        await reader.start()
+        trainer = Trainer(settings, pool, producer, topics, windows, reader.ready)
+        scheduler = Scheduler(
+            trainer, windows, settings.train_interval, settings.train_min_rows, settings.train_test_size
+        )
+        await commands_consumer.start()
+        loop = BatchLoop(
+            commands_consumer,
+            producer,
+            CommandHandler(trainer, streams),
+            service=settings.service_name,
+            deadletter_topic=topics.deadletter,
+            max_records=10,
+            transient_errors=TRANSIENT_DB_ERRORS,
+        )
+        tasks = [
+            asyncio.create_task(reader.run(stop), name="window"),
+            asyncio.create_task(scheduler.run(stop), name="schedule"),
+            asyncio.create_task(loop.run(stop), name="commands"),
+        ]
+        log.info("trainer_started", streams=list(streams), group=settings.commands_group, window=settings.train_window_size)
+        # Any task ending (stop, or a crash) ends the service: a trainer
+        # without its window or its commands is not one.
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        tasks.append(stopping)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopping and not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        stop.set()
+        await _finish(tasks)
+        await commands_consumer.stop()
+        await window_consumer.stop()
+        await producer.stop()
+        await pool.close()
+
+
+async def _finish(tasks: list[asyncio.Task[None]], grace: float = 5.0) -> None:
+    """Let the tasks see the stop event and finish what they hold, then
+    cancel the rest (an interrupted run is retrained: its command was not
+    committed)."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task

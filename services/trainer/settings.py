@@ -1,0 +1,58 @@
+"""The trainer's configuration, from environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from shared.settings import ServiceSettings
+from shared.streams import STREAMS
+
+
+class TrainerSettings(ServiceSettings):
+    service_name: str = "trainer"
+    train_streams: Annotated[tuple[str, ...], NoDecode] = Field(
+        tuple(STREAMS), description="Comma-separated streams this replica trains (default: all)."
+    )
+    train_window_size: int = Field(20_000, ge=100, le=1_000_000, description="Recent features events kept per stream.")
+    train_interval: float = Field(60.0, ge=0, description="Seconds between scheduled retrains; 0 disables them.")
+    train_min_rows: int = Field(500, ge=20, description="Usable rows a task needs before scheduled training.")
+    train_command_min_rows: int = Field(20, ge=20, description="Usable rows a train command needs.")
+    train_test_size: float = Field(0.2, gt=0, lt=0.9, description="Held-out fraction for scheduled runs.")
+    train_seed: int = Field(42, description="Seed of splits and estimators.")
+    train_not_worse_tolerance: float = Field(
+        0.01, ge=0, le=1, description="A candidate replaces the active model unless its primary metric is lower by more than this."
+    )
+    train_group: str = Field("", description="Consumer group for the commands topic (default: <prefix>trainer-<streams>).")
+    train_dataset_max_rows: int = Field(200_000, ge=100, description="Most rows a dataset_id command trains on.")
+    train_dataset_scan_timeout: float = Field(120.0, gt=0, description="Seconds a dataset scan of a features topic may take.")
+
+
+    @field_validator("train_streams", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip()) or tuple(STREAMS)
+        return value
+
+    @field_validator("train_streams")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one stream")
+        unknown = [name for name in value if name not in STREAMS]
+        if unknown:
+            raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
+        return tuple(dict.fromkeys(value))
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return self.train_streams
+
+    @property
+    def commands_group(self) -> str:
+        # Replicas serving different streams must each see every command,
+        # so the streams are part of the default group name.
+        return self.train_group or f"{self.topic_prefix}trainer-{'-'.join(self.streams)}"

@@ -1,0 +1,130 @@
+"""The bounded window of recent features events per stream.
+
+Kafka is the log of record, so the window is not saved anywhere: at start
+the reader assigns itself every partition of each features topic (no
+consumer group, nothing committed) and seeks to ``end - size`` per
+partition, then keeps reading. Events stay as raw bytes until a training run
+decodes them, so keeping up with the stream costs an append per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.trainer import metrics
+from shared.kafka.partitions import topic_partitions
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    partition: int
+    offset: int
+    value: bytes
+
+
+class StreamWindow:
+    """The newest ``size`` events of one stream's features topic."""
+
+    def __init__(self, stream: str, topic: str, size: int) -> None:
+        self.stream = stream
+        self.topic = topic
+        self.size = size
+        self._entries: deque[Entry] = deque(maxlen=size)
+        # Events ever appended: tells the scheduler whether anything arrived
+        # since a task was last trained.
+        self.appended = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def append(self, partition: int, offset: int, value: bytes | None) -> None:
+        if value:
+            self._entries.append(Entry(partition, offset, value))
+            self.appended += 1
+
+    def snapshot(self, last: int | None = None) -> list[Entry]:
+        """The newest ``last`` entries (all when None), oldest first."""
+        entries = list(self._entries)
+        return entries if last is None or last >= len(entries) else entries[len(entries) - last :]
+
+
+def decode_entries(entries: Iterable[Entry]) -> list[dict[str, Any]]:
+    """Entries as event dicts; unreadable ones are skipped (the normalizer
+    only writes valid events, so this is a guard, not a path)."""
+    rows = []
+    for entry in entries:
+        try:
+            event = orjson.loads(entry.value)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            rows.append(event)
+    return rows
+
+
+def window_offsets(topic: str, entries: list[Entry]) -> dict[str, Any]:
+    """The training window as topic offsets: first and last offset per partition."""
+    partitions: dict[str, list[int]] = {}
+    for entry in entries:
+        span = partitions.setdefault(str(entry.partition), [entry.offset, entry.offset])
+        span[0] = min(span[0], entry.offset)
+        span[1] = max(span[1], entry.offset)
+    return {"topic": topic, "partitions": dict(sorted(partitions.items())), "events": len(entries)}
+
+
+class WindowReader:
+    """Fills one StreamWindow per stream from its features topic."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, windows: dict[str, StreamWindow]) -> None:
+        self.consumer = consumer
+        self.windows = windows
+        self._by_topic = {window.topic: window for window in windows.values()}
+        self._catch_up: dict[TopicPartition, int] = {}
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        """Assign every partition and seek to ``end - size``; call after consumer.start()."""
+        partitions = await topic_partitions(self.consumer, self._by_topic)
+        self.consumer.assign(partitions)
+        beginnings = await self.consumer.beginning_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        for tp in partitions:
+            size = self._by_topic[tp.topic].size
+            self.consumer.seek(tp, max(beginnings[tp], ends[tp] - size))
+        self._catch_up = {tp: end for tp, end in ends.items() if end > beginnings[tp]}
+        if not self._catch_up:
+            self.ready.set()
+        log.info("window_rebuild_started", events_behind=sum(ends[tp] - beginnings[tp] for tp in self._catch_up))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batches.items():
+                window = self._by_topic[tp.topic]
+                for record in records:
+                    window.append(record.partition, record.offset, record.value)
+                if records and tp in self._catch_up and records[-1].offset + 1 >= self._catch_up[tp]:
+                    del self._catch_up[tp]
+            if not self.ready.is_set() and not await self._behind():
+                self.ready.set()
+                log.info("window_rebuilt", events={name: len(w) for name, w in self.windows.items()})
+            for name, window in self.windows.items():
+                metrics.WINDOW_ROWS.labels(name).set(len(window))
+
+    async def _behind(self) -> bool:
+        # A partition whose last records were compacted or deleted never
+        # yields the end offset itself; its position reaching it counts too.
+        for tp in list(self._catch_up):
+            if await self.consumer.position(tp) >= self._catch_up[tp]:
+                del self._catch_up[tp]
+        return bool(self._catch_up)
