@@ -50,6 +50,24 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+_GROUPING = re.compile(r"\b(?:by|without)\s*\(([^()]*)\)")
+_MATCHER_LABEL = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+# Labels Prometheus adds at scrape time or that histograms carry by design.
+TARGET_LABELS = frozenset({"job", "instance", "le", "__name__"})
+
+
+def label_names(expr: str) -> set[str]:
+    """Labels an expression groups by or matches on, which the queried
+    metrics must carry for the panel to show anything."""
+    text = _STRING.sub('""', expr)
+    labels: set[str] = set()
+    for group in _GROUPING.findall(text):
+        labels.update(part.strip() for part in group.split(",") if part.strip())
+    for matchers in re.findall(r"\{([^{}]*)\}", text):
+        labels.update(_MATCHER_LABEL.findall(matchers))
+    return labels - TARGET_LABELS
+
+
 def iter_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every panel, including those nested in rows."""
     for panel in dashboard.get("panels", []):
@@ -70,19 +88,22 @@ def panel_queries(path: Path) -> list[tuple[str, str]]:
 
 
 def template_queries(path: Path) -> list[str]:
-    """PromQL of the dashboard's variables (label_values(...) and query_result(...))."""
+    """The dashboard's variables as PromQL: label_values(metric{...}, label)
+    becomes ``group by (label) (metric{...})``, which needs the same series."""
     dashboard = json.loads(path.read_text())
     queries = []
     for variable in dashboard.get("templating", {}).get("list", []):
         query = variable.get("query")
         if isinstance(query, dict):
             query = query.get("query")
-        if variable.get("type") == "query" and query:
-            inner = re.fullmatch(r"\s*(?:label_values|query_result)\((.*)\)\s*", query, re.S)
-            if inner:
-                # label_values(metric{...}, label): the metric part is PromQL.
-                body = inner.group(1)
-                queries.append(body.rsplit(",", 1)[0] if query.lstrip().startswith("label_values") else body)
+        if variable.get("type") != "query" or not query:
+            continue
+        values = re.fullmatch(r"\s*label_values\((.*),\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\)\s*", query, re.S)
+        result = re.fullmatch(r"\s*query_result\((.*)\)\s*", query, re.S)
+        if values:
+            queries.append(f"group by ({values.group(2)}) ({values.group(1)})")
+        elif result:
+            queries.append(result.group(1))
     return queries
 
 

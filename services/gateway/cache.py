@@ -14,7 +14,7 @@ from pathlib import Path
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from services.gateway import metrics
@@ -79,12 +79,14 @@ async def open_models_consumer(bootstrap_servers: str, topic: str, client_id: st
         enable_auto_commit=False,
         auto_offset_reset="latest",
     )
+    consumer.subscribe([topic])
     await consumer.start()
     try:
-        await consumer.topics()  # refreshes the metadata partitions_for_topic reads
-        partitions = consumer.partitions_for_topic(topic) or {0}
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assigned)
+        # Without a group every partition is assigned once metadata arrives.
+        async with asyncio.timeout(30):
+            while not consumer.assignment():
+                await asyncio.sleep(0.05)
+        assigned = sorted(consumer.assignment())
         await consumer.seek_to_end(*assigned)
         for tp in assigned:
             await consumer.position(tp)

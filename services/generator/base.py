@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,6 +19,40 @@ class Source(Protocol):
     def next_batch(self, n: int) -> list[dict[str, Any]]:
         """Up to ``n`` records (the stream's fields); fewer only when a finite source runs out."""
         ...
+
+
+class BlockSource:
+    """Draws records in fixed-size blocks, so the sequence a seed gives does
+    not depend on how the caller batches (which depends on timing).
+
+    Changing ``drift`` discards the unsent rest of the current block, so the
+    shift shows at once even at low rates.
+    """
+
+    BLOCK = 64
+
+    def __init__(self) -> None:
+        self._drift = 0.0
+        self._buffer: deque[dict[str, Any]] = deque()
+
+    @property
+    def drift(self) -> float:
+        return self._drift
+
+    @drift.setter
+    def drift(self, value: float) -> None:
+        if value != self._drift:
+            self._buffer.clear()
+        self._drift = value
+
+    def next_batch(self, n: int) -> list[dict[str, Any]]:
+        buffer = self._buffer
+        while len(buffer) < n:
+            buffer.extend(self._block(self.BLOCK))
+        return [buffer.popleft() for _ in range(n)]
+
+    def _block(self, n: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
 
 def seeded_rng(seed: int, stream: str, purpose: str = "values") -> np.random.Generator:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from services.generator.base import seeded_faker, seeded_rng, unique_pool
+from services.generator.base import BlockSource, seeded_faker, seeded_rng, unique_pool
 from shared.streams import ENERGY, StreamSpec
 
 # (renewables mean, nuclear mean) per profile; fossil is what remains.
@@ -24,11 +24,11 @@ CARBON_NOISE = 20.0
 SHARE_NOISE = 2.0
 
 
-class EnergySource:
+class EnergySource(BlockSource):
     spec: StreamSpec = ENERGY
 
     def __init__(self, seed: int, countries: int = 40) -> None:
-        self.drift = 0.0
+        super().__init__()
         self._rng = seeded_rng(seed, self.spec.name)
         fake = seeded_faker(seed)
         self.countries = unique_pool(fake.country, countries)
@@ -40,7 +40,7 @@ class EnergySource:
         self._nuclear = np.clip(means[:, 1] + rng.normal(0, 4, n), 0, 60)
         self._carbon_factor = rng.normal(1.0, 0.04, n)
 
-    def next_batch(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> list[dict[str, Any]]:
         rng = self._rng
         country = rng.integers(0, len(self.countries), n)
         year = rng.integers(1990, 2025, n)

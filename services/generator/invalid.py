@@ -18,7 +18,11 @@ Corruption = Callable[[dict[str, Any], StreamSpec, np.random.Generator], bytes]
 
 
 def _bounded(spec: StreamSpec) -> list[str]:
-    return [f.name for f in spec.fields if f.numeric and f.required and (f.minimum is not None or f.maximum is not None)]
+    return [
+        f.name
+        for f in spec.fields
+        if f.numeric and f.required and (f.minimum is not None or f.maximum is not None)
+    ]
 
 
 def _pick(names: list[str], rng: np.random.Generator) -> str:

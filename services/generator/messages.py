@@ -18,7 +18,9 @@ from services.generator.invalid import corrupt
 from shared.events import SCHEMA_VERSION
 
 
-def raw_event(stream: str, key: str, data: dict[str, Any], produced_at: str, source: str, dataset_id: str | None = None) -> dict[str, Any]:
+def raw_event(
+    stream: str, key: str, data: dict[str, Any], produced_at: str, source: str, dataset_id: str | None = None
+) -> dict[str, Any]:
     return {
         # Random, not seeded: two runs with one seed are still distinct events.
         "event_id": os.urandom(16).hex(),

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from services.generator.base import seeded_faker, seeded_rng, unique_pool
+from services.generator.base import BlockSource, seeded_faker, seeded_rng, unique_pool
 from shared.streams import PEOPLE, StreamSpec
 
 NAME_POOL = 1000
@@ -20,7 +20,9 @@ CITY_POOL = 200
 INCOME_NOISE = 0.08  # sd of the log-normal multiplier
 
 
-def expected_income(years_education: np.ndarray, experience_years: np.ndarray, hours_per_week: np.ndarray) -> np.ndarray:
+def expected_income(
+    years_education: np.ndarray, experience_years: np.ndarray, hours_per_week: np.ndarray
+) -> np.ndarray:
     """The noiseless relation, for tests and documentation."""
     return (
         9000.0
@@ -31,11 +33,11 @@ def expected_income(years_education: np.ndarray, experience_years: np.ndarray, h
     ).clip(min=1000.0)
 
 
-class PeopleSource:
+class PeopleSource(BlockSource):
     spec: StreamSpec = PEOPLE
 
     def __init__(self, seed: int) -> None:
-        self.drift = 0.0
+        super().__init__()
         self._rng = seeded_rng(seed, self.spec.name)
         fake = seeded_faker(seed)
         self.names = unique_pool(fake.name, NAME_POOL)
@@ -43,7 +45,7 @@ class PeopleSource:
         self._id_prefix = f"p{seed & 0xFFFF:04x}"
         self._serial = 0
 
-    def next_batch(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> list[dict[str, Any]]:
         rng = self._rng
         age = rng.integers(18, 76, n)
         education = np.clip(np.rint(rng.normal(14, 3, n)), 6, 22)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from services.generator.base import seeded_faker, seeded_rng, unique_pool
+from services.generator.base import BlockSource, seeded_faker, seeded_rng, unique_pool
 from shared.streams import PRESSURE, StreamSpec
 
 SENSOR_TYPES = ("residential", "industrial", "trunk_main")
@@ -32,7 +32,7 @@ NOISE = 0.8
 MAX_PRESSURE = 200.0
 
 
-class PressureSource:
+class PressureSource(BlockSource):
     spec: StreamSpec = PRESSURE
 
     def __init__(
@@ -45,7 +45,7 @@ class PressureSource:
     ) -> None:
         if not 0 <= anomaly_rate < 1:
             raise ValueError("anomaly_rate must be in [0, 1)")
-        self.drift = 0.0
+        super().__init__()
         self.anomaly_rate = anomaly_rate
         self._rng = rng = seeded_rng(seed, self.spec.name)
         self._anomaly_rng = seeded_rng(seed, self.spec.name, "anomalies")
@@ -78,13 +78,14 @@ class PressureSource:
         # L*p / (L*p + 1 - p) = anomaly_rate.
         self._start_p = anomaly_rate / (MEAN_EPISODE * (1 - anomaly_rate) + anomaly_rate)
 
-    def next_batch(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> list[dict[str, Any]]:
         count = len(self.sensor_ids)
         index = np.arange(self._cursor, self._cursor + n)
         self._cursor += n
         sensor = index % count
         tick = index // count
-        hours_of_day = ((tick * self.sim_step.total_seconds()) / 3600.0 + self.sim_start.hour + self.sim_start.minute / 60) % 24
+        start_hour = self.sim_start.hour + self.sim_start.minute / 60
+        hours_of_day = (tick * self.sim_step.total_seconds() / 3600.0 + start_hour) % 24
         angle = 2 * np.pi * (hours_of_day - 3.0 - self.phase[sensor]) / 24.0
         normal = self.level[sensor] * (1.0 + self.drift) + self.amplitude[sensor] * np.cos(angle)
         normal = normal + self._rng.normal(0, NOISE, n)
@@ -93,7 +94,8 @@ class PressureSource:
         stamps: dict[int, str] = {}
         for t in np.unique(tick).tolist():
             stamps[t] = (self.sim_start + t * self.sim_step).isoformat()
-        ids, hoods, lat, lon, kinds = self.sensor_ids, self.neighbourhood, self.latitude, self.longitude, self.sensor_type
+        ids, hoods, kinds = self.sensor_ids, self.neighbourhood, self.sensor_type
+        lat, lon = self.latitude, self.longitude
         return [
             {
                 "sensor_id": ids[s],

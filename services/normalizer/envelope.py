@@ -39,13 +39,17 @@ def decode(index: int, value: bytes | None, stream: str) -> Envelope:
         raise EnvelopeInvalid(f"expected a JSON object, got {_json_type(event)}")
     event_id = event.get("event_id")
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 64:
-        raise EnvelopeInvalid("event_id: missing" if event_id is None else "event_id: expected a string of 1 to 64 characters")
+        if event_id is None:
+            raise EnvelopeInvalid("event_id: missing")
+        raise EnvelopeInvalid("event_id: expected a string of 1 to 64 characters")
     declared = event.get("stream")
     if declared != stream:
         raise EnvelopeInvalid(f"stream: event is for {declared!r} but arrived on the {stream!r} topic")
     data = event.get("data")
     if not isinstance(data, dict):
-        raise EnvelopeInvalid("data: missing" if data is None else f"data: expected an object, got {_json_type(data)}")
+        if data is None:
+            raise EnvelopeInvalid("data: missing")
+        raise EnvelopeInvalid(f"data: expected an object, got {_json_type(data)}")
     source = event.get("source", "generator")
     if not isinstance(source, str) or not source:
         raise EnvelopeInvalid("source: expected a non-empty string")

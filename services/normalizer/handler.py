@@ -156,8 +156,7 @@ class StreamNormalizer:
             picked = column[row_list]
             missing = np.isnan(picked)
             if self._kinds[name] is FieldType.INT:
-                values = picked.astype(np.int64, copy=False) if not missing.any() else np.where(missing, 0, picked).astype(np.int64)
-                out = values.tolist()
+                out = np.where(missing, 0, picked).astype(np.int64).tolist()
             else:
                 out = picked.tolist()
             if missing.any():
@@ -194,7 +193,8 @@ class Normalizer:
         for index, record in enumerate(records):
             stream = self._by_topic.get(record.topic)
             if stream is None:
-                result.rejected.append(Rejected(record, f"topic {record.topic!r} is not a raw topic of this normalizer"))
+                reason = f"topic {record.topic!r} is not a raw topic of this normalizer"
+                result.rejected.append(Rejected(record, reason))
                 continue
             try:
                 envelope = decode(index, record.value, stream.spec.name)

@@ -41,10 +41,12 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
         [get_stream(name) for name in settings.normalizer_streams],
         max_sensors=settings.normalizer_max_sensors,
     )
-    restored = restore_scalers(
-        normalizer, await read_latest_snapshots(bootstrap, topics.scalers, f"{settings.service_name}-restore")
-    )
-    log.info("scalers_restored", streams=restored)
+    try:
+        snapshots_found = await read_latest_snapshots(bootstrap, topics.scalers, f"{settings.service_name}-restore")
+    except Exception:  # noqa: BLE001 - the scalers then start afresh; events still flow
+        log.warning("scaler_restore_failed", exc_info=True)
+        snapshots_found = {}
+    log.info("scalers_restored", streams=restore_scalers(normalizer, snapshots_found))
     publisher = SnapshotPublisher(normalizer, topics.scalers)
     producer = make_producer(bootstrap, settings.service_name)
     consumer = make_consumer(bootstrap, settings.normalizer_group, normalizer.raw_topics, settings.service_name)

@@ -16,6 +16,7 @@ from shared.events import ScalerSnapshot
 from shared.features.scaler import OnlineScaler, ScalerState
 from shared.kafka.clients import event_message, send_all
 from shared.kafka.messages import Outgoing
+from shared.topics import SCALERS
 
 log = structlog.get_logger(__name__)
 
@@ -70,23 +71,23 @@ class SnapshotPublisher:
                 log.warning("scaler_snapshot_failed", exc_info=True)
 
 
-async def read_latest_snapshots(bootstrap: str, topic: str, client_id: str, timeout: float = 15.0) -> dict[str, ScalerSnapshot]:
-    """The newest snapshot per stream on the (single-partition) scalers topic."""
+async def read_latest_snapshots(
+    bootstrap: str, topic: str, client_id: str, timeout: float = 15.0
+) -> dict[str, ScalerSnapshot]:
+    """The newest snapshot per stream on the scalers topic (which must exist)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, client_id=client_id, group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     latest: dict[str, ScalerSnapshot] = {}
     try:
-        partitions = await asyncio.wait_for(consumer.partitions_for_topic(topic), timeout) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return latest
+        # The topic is declared single-partition (it is compacted and tiny).
+        tps = [TopicPartition(topic, p) for p in range(SCALERS.partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         async with asyncio.timeout(timeout):
-            while any(await consumer.position(tp) < ends[tp] for tp in tps):
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
                 batches = await consumer.getmany(timeout_ms=500)
                 for records in batches.values():
                     for record in records:

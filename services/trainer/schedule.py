@@ -32,8 +32,7 @@ class Scheduler:
         self._trained_at: dict[tuple[str, str], int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        if self.interval <= 0:
-            return
+        """Until ``stop``; only start it with a positive interval."""
         await self.trainer.window_ready.wait()
         while not stop.is_set():
             try:

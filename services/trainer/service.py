@@ -68,9 +68,10 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         )
         tasks = [
             asyncio.create_task(reader.run(stop), name="window"),
-            asyncio.create_task(scheduler.run(stop), name="schedule"),
             asyncio.create_task(loop.run(stop), name="commands"),
         ]
+        if settings.train_interval > 0:
+            tasks.append(asyncio.create_task(scheduler.run(stop), name="schedule"))
         log.info("trainer_started", streams=list(streams), group=settings.commands_group, window=settings.train_window_size)
         # Any task ending (stop, or a crash) ends the service: a trainer
         # without its window or its commands is not one.

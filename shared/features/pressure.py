@@ -165,5 +165,9 @@ def derived(stats: np.ndarray) -> dict[str, np.ndarray]:
 
 def hour_index(timestamps: Sequence[object]) -> np.ndarray:
     """Whole hours since the epoch, for aware datetimes."""
-    seconds = np.fromiter((t.timestamp() for t in timestamps), dtype=np.float64, count=len(timestamps))  # type: ignore[attr-defined]
+    seconds = np.fromiter(
+        (t.timestamp() for t in timestamps),  # type: ignore[attr-defined]
+        dtype=np.float64,
+        count=len(timestamps),
+    )
     return np.floor_divide(seconds, 3600.0).astype(np.int64)

@@ -7,6 +7,7 @@ minimal environment, so the caller's shell cannot change the outcome.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -170,3 +171,31 @@ def test_prometheus_scrapes_every_service() -> None:
         assert targets[name] == [f"{name}:9100"]
     assert targets["gateway"] == ["gateway:8000"]
     assert set(read_procfile(ROOT / "Procfile")) <= set(targets)
+
+
+def test_prometheus_config_passes_promtool() -> None:
+    promtool = ensure_program("promtool", "prometheus")
+    result = subprocess.run(
+        [promtool, "check", "config", str(ROOT / "deploy" / "prometheus" / "prometheus.yml")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_grafana_provisioning_points_at_the_dashboards() -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["type"] == "prometheus" and datasource["url"] == "http://prometheus:9090"
+    provider = yaml.safe_load((provisioning / "dashboards" / "fluxo.yml").read_text())["providers"][0]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    for path in sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")):
+        board = json.loads(path.read_text())
+        assert board["uid"].startswith("fluxo-"), path.name
+        sources = {
+            target["datasource"]["uid"]
+            for panel in board["panels"]
+            for target in panel.get("targets", [])
+        }
+        assert sources <= {datasource["uid"]}, f"{path.name} uses another datasource: {sources}"
+        ids = [panel["id"] for panel in board["panels"]]
+        assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"

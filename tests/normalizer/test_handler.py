@@ -103,7 +103,8 @@ def test_hot_path_output_validates_as_features_event(normalizer: Normalizer) -> 
 
 
 def test_features_targets_and_context_carry_the_right_values(normalizer: Normalizer) -> None:
-    result = normalizer.handle(batch("energy", [energy(), energy(country="Poland", year=..., carbon_intensity_elec=700.0)]))
+    poland = energy(country="Poland", year=..., carbon_intensity_elec=700.0)
+    result = normalizer.handle(batch("energy", [energy(), poland]))
     first, second = (orjson.loads(o.value) for o in result.outputs)
     assert first["features"] == {
         "renewables_share_energy": 70.0,

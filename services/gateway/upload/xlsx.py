@@ -16,7 +16,7 @@ import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import openpyxl
 
@@ -64,6 +64,14 @@ def check_archive(path: Path, limits: XlsxLimits) -> None:
         raise UnreadableXlsx("not an XLSX workbook (no xl/workbook.xml in the archive)")
 
 
+def _root_cause(error: BaseException) -> str:
+    """The innermost error, e.g. defusedxml's EntitiesForbidden under openpyxl's
+    generic ValueError (whose message also names a server-side path)."""
+    while (inner := error.__cause__ or error.__context__) is not None:
+        error = inner
+    return f"{type(error).__name__}: {str(error)[:200]}"
+
+
 def _cell_text(value: Any) -> str:
     if value is None:
         return ""
@@ -80,10 +88,17 @@ def xlsx_to_csv(path: Path, target: Path, max_rows: int) -> int:
     match the sheet's); returns the number of rows written."""
     if not openpyxl.DEFUSEDXML:
         raise UnsafeXlsx("XLSX reading is disabled: defusedxml is not active for openpyxl")
+    with path.open("rb") as source:
+        return _convert(source, target, max_rows)
+
+
+def _convert(source: IO[bytes], target: Path, max_rows: int) -> int:
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
+        # A file object, not a path: openpyxl would judge a path by its suffix,
+        # and the upload's temporary file has none.
+        workbook = openpyxl.load_workbook(source, read_only=True, data_only=True, keep_links=False)
     except Exception as error:  # noqa: BLE001 - any parser failure means the file is unreadable
-        raise UnreadableXlsx(f"cannot read the workbook ({type(error).__name__}: {error})") from None
+        raise UnreadableXlsx(f"cannot read the workbook ({_root_cause(error)})") from None
     rows = 0
     try:
         sheet = workbook.worksheets[0] if workbook.worksheets else None
@@ -102,7 +117,7 @@ def xlsx_to_csv(path: Path, target: Path, max_rows: int) -> int:
     except UnreadableXlsx:
         raise
     except Exception as error:  # noqa: BLE001
-        raise UnreadableXlsx(f"cannot read the worksheet ({type(error).__name__}: {error})") from None
+        raise UnreadableXlsx(f"cannot read the worksheet ({_root_cause(error)})") from None
     finally:
         workbook.close()
     return rows

@@ -1,0 +1,126 @@
+"""The gateway as a real process (``python -m services.gateway``), for tests
+that talk HTTP to it: the schema fuzz and the command-line client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from shared.db import apply_migrations, create_pool
+from shared.infra.ports import free_port
+from tests.db import with_database
+from tests.gateway.bundles import register_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunningGateway:
+    url: str
+    env: dict[str, str]
+    database_url: str
+    artifact_dir: Path
+    log: Path
+
+
+async def _admin(server_dsn: str, statement: str) -> None:
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def sync_database(server_dsn: str, prefix: str) -> Iterator[str]:
+    """A fresh database for a test module (created and dropped outside any event loop)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        yield with_database(server_dsn, name)
+    finally:
+        asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def register_energy_models(database_url: str, artifact_dir: Path) -> None:
+    """Active cluster and carbon models, in the registry before the gateway starts."""
+
+    async def run() -> None:
+        pool = await create_pool(database_url)
+        try:
+            await apply_migrations(pool)
+            for task in ("cluster", "carbon"):
+                await register_model(pool, artifact_dir, task)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+@contextmanager
+def gateway_process(
+    kafka_bootstrap: str, database_url: str, workdir: Path, **env_overrides: str
+) -> Iterator[RunningGateway]:
+    """Start the gateway, wait until /ready answers 200, stop it with SIGTERM."""
+    port = free_port()
+    artifact_dir = workdir / "artifacts"
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"gateway-{port}.log"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": database_url,
+        "ARTIFACT_DIR": str(artifact_dir),
+        "TOPIC_PREFIX": f"gwp-{uuid.uuid4().hex[:8]}.",
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "LOG_JSON": "false",
+        **env_overrides,
+    }
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.gateway"], cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"the gateway exited with {process.returncode}:\n{_tail(log)}")
+            try:
+                if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the gateway was not ready in 90 s:\n{_tail(log)}")
+            time.sleep(0.2)
+        yield RunningGateway(url, env, database_url, artifact_dir, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise AssertionError(f"the gateway ignored SIGTERM:\n{_tail(log)}") from None
+    if process.returncode != 0:
+        raise AssertionError(f"the gateway stopped with exit code {process.returncode}:\n{_tail(log)}")

@@ -1,0 +1,135 @@
+"""Integration-test plumbing on the real broker and PostgreSQL: a fresh
+database and topic prefix per test, producing events, reading topics,
+running a service in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+from shared.db import apply_migrations, create_pool
+from shared.events import Event
+from shared.kafka.admin import ensure_topics
+from shared.kafka.partitions import topic_partitions
+from shared.topics import Topics
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@dataclass
+class Database:
+    dsn: str
+    pool: asyncpg.Pool
+
+
+@pytest.fixture
+async def database(postgres_dsn: str) -> AsyncIterator[Database]:
+    """A database of its own (the registry has one active model per stream
+    and task, so tests cannot share one), migrated."""
+    name = f"t_{uuid.uuid4().hex}"
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    dsn = with_database(postgres_dsn, name)
+    pool = await create_pool(dsn, max_size=4)
+    try:
+        await apply_migrations(pool)
+        yield Database(dsn, pool)
+    finally:
+        await pool.close()
+        admin = await asyncpg.connect(postgres_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, unique_name: Callable[..., str]) -> Topics:
+    """A fresh topic prefix with every topic created."""
+    deployment = Topics(f"{unique_name('p')}-")
+    await ensure_topics(kafka_bootstrap, deployment.all())
+    return deployment
+
+
+async def produce(bootstrap: str, topic: str, events: list[Event], keys: list[str] | None = None) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, event.to_bytes(), key=(keys[i] if keys else getattr(event, "key", event.stream)).encode())
+            for i, event in enumerate(events)
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
+    """Every message on ``topic`` up to its current end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        partitions = await topic_partitions(consumer, [topic])
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        async with asyncio.timeout(timeout):
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                for batch in (await consumer.getmany(timeout_ms=200)).values():
+                    records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def committed_everything(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether ``group`` has committed every partition of ``topic`` to its end."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        ends = await consumer.end_offsets(await topic_partitions(consumer, [topic]))
+        return all(tp in committed and committed[tp].offset >= end for tp, end in ends.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def running(main: Callable[[asyncio.Event], Awaitable[None]]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run a service's ``run(settings, stop)`` in-process for the block; it
+    must still be running at the end (a crash fails the test) and stop cleanly."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(main(stop))
+    try:
+        yield task
+        if task.done():
+            task.result()  # raises the crash
+            raise AssertionError("the service stopped by itself")
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.shield(task), timeout=30)
+
+
+async def fetch(pool: asyncpg.Pool, query: str, *args: Any) -> list[asyncpg.Record]:
+    return await pool.fetch(query, *args)

@@ -1,0 +1,181 @@
+"""The trainer against a real broker and PostgreSQL: scheduled training on
+the window rebuilt from the log, train commands, the not-worse decision and
+bad commands."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import partial
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from services.trainer.service import run as run_trainer
+from services.trainer.settings import TrainerSettings
+from shared.events import ModelPublished, TrainCommand
+from shared.kafka.deadletter import ERROR, read_headers
+from shared.ml import registry
+from shared.streams import PEOPLE
+from shared.topics import Topics
+from tests.helpers import wait_for
+from tests.ml.live import Database, produce, read_all, running
+from tests.ml.synthetic import features_events
+
+
+def _settings(kafka: str, database: Database, topics: Topics, artifacts: Path, **overrides) -> TrainerSettings:
+    values = {
+        "kafka_bootstrap_servers": kafka,
+        "database_url": database.dsn,
+        "artifact_dir": artifacts,
+        "topic_prefix": topics.prefix,
+        "train_streams": ("people",),
+        "train_interval": 0,
+        "train_min_rows": 200,
+        "log_json": False,
+    }
+    return TrainerSettings(**{**values, **overrides})
+
+
+async def _finished(pool, run_id: str):
+    run = await registry.get_run(pool, run_id)
+    return run if run is not None and run.status in ("done", "failed") else None
+
+
+async def _models_events(kafka: str, topics: Topics) -> list[ModelPublished]:
+    return [ModelPublished.model_validate_json(r.value) for r in await read_all(kafka, topics.models)]
+
+
+async def test_scheduled_training_on_the_window_rebuilt_from_the_log(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    # The events are on the topic before the trainer starts: it must rebuild
+    # its window from the log, not from what it sees live.
+    events = features_events(PEOPLE, 600, seed=1)
+    await produce(kafka_bootstrap, topics.features("people"), events)
+    settings = _settings(kafka_bootstrap, database, topics, tmp_path, train_interval=0.5, train_window_size=500)
+    async with running(partial(run_trainer, settings)):
+        model = await wait_for(
+            lambda: registry.active_model(database.pool, "people", "income"), timeout=45, message="no model trained"
+        )
+    # Scheduled training uses the task's default algorithm on the newest 500 events.
+    assert model.algorithm == PEOPLE.task("income").default_algorithm.value
+    assert model.version == 1 and model.active
+    window = model.training_window
+    assert window["topic"] == topics.features("people") and window["events"] == 500 and window["trigger"] == "schedule"
+    assert sum(last - first + 1 for first, last in window["partitions"].values()) == 500
+    assert model.rows_trained == 400  # 80 % of 500 usable rows
+    assert model.metrics["r2"] > 0.8
+    # The bundle on disk is the one registered.
+    bundle = tmp_path / model.bundle_dir
+    for name, digest in model.sha256.items():
+        assert hashlib.sha256((bundle / name).read_bytes()).hexdigest() == digest
+    meta = orjson.loads((bundle / "meta.json").read_bytes())
+    assert meta["training_window"]["partitions"] == window["partitions"] and meta["version"] == 1
+    run = await registry.get_run(database.pool, model.run_id)
+    assert (run.status, run.trigger, run.decision, run.model_id) == ("done", "schedule", "activated", model.id)
+    published = await _models_events(kafka_bootstrap, topics)
+    assert [(e.model_id, e.version, e.active, e.sha256) for e in published][:1] == [(model.id, 1, True, model.sha256)]
+    records = await read_all(kafka_bootstrap, topics.models)
+    assert records[0].key == b"people/income"
+
+
+async def test_commands_not_worse_decision_and_forced_activation(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    await produce(kafka_bootstrap, topics.features("people"), features_events(PEOPLE, 500, seed=2))
+    settings = _settings(kafka_bootstrap, database, topics, tmp_path)
+    good = TrainCommand(stream="people", task="income", algorithm="xgboost", hyperparameters={"n_estimators": 40})
+    weak_request = {"algorithm": "random_forest", "hyperparameters": {"n_estimators": 2, "max_depth": 1}}
+    weak = TrainCommand(stream="people", task="income", **weak_request)
+    forced = TrainCommand(stream="people", task="income", force=True, **weak_request)
+    # The gateway records a queued run before sending the command.
+    await registry.queue_run(database.pool, good.run_id, "people", "income", "xgboost", {"by": "gateway"})
+    async with running(partial(run_trainer, settings)):
+        for command in (good, weak, forced):
+            await produce(kafka_bootstrap, topics.commands, [command], keys=["people"])
+            await wait_for(partial(_finished, database.pool, command.run_id), timeout=40, message=f"run {command.run_id}")
+    first, second, third = [await registry.get_run(database.pool, c.run_id) for c in (good, weak, forced)]
+    assert (first.status, first.decision, first.active_score) == ("done", "activated", None)
+    assert first.request == {"by": "gateway"}  # the queued row was used, not replaced
+    assert first.candidate_score > 0.8
+    # The weak model is worse on the same held-out rows: recorded, not activated.
+    assert (second.status, second.decision) == ("done", "rejected")
+    assert second.candidate_score < second.active_score
+    assert second.active_score > 0.8
+    assert (third.status, third.decision) == ("done", "forced")
+    models = {m.version: m for m in await registry.list_models(database.pool, "people", "income")}
+    assert sorted(models) == [1, 2, 3]
+    assert [models[v].active for v in (1, 2, 3)] == [False, False, True]
+    assert models[2].run_id == weak.run_id and models[2].algorithm == "random_forest"
+    # Only activations are published: the newest event per key is the active model.
+    published = await _models_events(kafka_bootstrap, topics)
+    assert [(e.version, e.active) for e in published] == [(1, True), (3, True)]
+
+
+async def test_bad_commands_fail_their_run_and_the_trainer_goes_on(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    await produce(kafka_bootstrap, topics.features("people"), features_events(PEOPLE, 300, seed=3))
+    labelled = features_events(PEOPLE, 120, seed=4, dataset_id="upload-1")
+    await produce(kafka_bootstrap, topics.features("people"), labelled)
+    settings = _settings(kafka_bootstrap, database, topics, tmp_path)
+    bad = {
+        "unknown stream": TrainCommand(stream="weather", task="rain"),
+        "unknown task": TrainCommand(stream="people", task="age"),
+        "wrong algorithm": TrainCommand(stream="people", task="income", algorithm="kmeans"),
+        "bad hyperparameter": TrainCommand(stream="people", task="income", hyperparameters={"trees": 3}),
+        "too few rows": TrainCommand(stream="people", task="income", window=10),
+        "no such dataset": TrainCommand(stream="people", task="income", dataset_id="nope"),
+    }
+    expected = {
+        "unknown stream": "unknown stream 'weather'",
+        "unknown task": "has no task 'age'",
+        "wrong algorithm": "cannot learn task 'income'",
+        "bad hyperparameter": "unknown hyperparameter 'trees'",
+        "too few rows": "10 usable rows",
+        "no such dataset": "no features events of dataset nope",
+    }
+    dataset = TrainCommand(stream="people", task="income", dataset_id="upload-1", algorithm="mlp",
+                           hyperparameters={"hidden_layer_sizes": [8], "epochs": 50})
+    async with running(partial(run_trainer, settings)):
+        await produce(kafka_bootstrap, topics.commands, list(bad.values()), keys=["x"] * len(bad))
+        # Not a command at all: dead-lettered with the reason.
+        producer_payload = b'{"stream": "people"}'
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.commands, producer_payload)
+        finally:
+            await producer.stop()
+        await produce(kafka_bootstrap, topics.commands, [dataset], keys=["people"])
+        for name, command in [*bad.items(), ("dataset", dataset)]:
+            await wait_for(partial(_finished, database.pool, command.run_id), timeout=40, message=f"{name} run")
+        dead = await wait_for(lambda: read_all(kafka_bootstrap, topics.deadletter), timeout=20, message="no dead letter")
+    for name, command in bad.items():
+        run = await registry.get_run(database.pool, command.run_id)
+        assert run.status == "failed", name
+        assert expected[name] in run.error, (name, run.error)
+    # The trainer survived all of it and trained on the uploaded dataset only.
+    done = await registry.get_run(database.pool, dataset.run_id)
+    assert done.status == "done", done.error
+    model = await registry.get_model(database.pool, done.model_id)
+    assert model.training_window["dataset_id"] == "upload-1"
+    assert model.training_window["events"] == len(labelled) and model.rows_trained == 96
+    assert model.algorithm == "mlp" and model.hyperparameters["hidden_layer_sizes"] == [8]
+    assert len(dead) == 1 and dead[0].value == producer_payload
+    assert "not a train command: task: Field required" in read_headers(dead[0].headers)[ERROR]
+
+
+async def test_a_redelivered_command_does_not_train_twice(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    await produce(kafka_bootstrap, topics.features("people"), features_events(PEOPLE, 200, seed=5))
+    settings = _settings(kafka_bootstrap, database, topics, tmp_path)
+    command = TrainCommand(stream="people", task="income", algorithm="xgboost", hyperparameters={"n_estimators": 10})
+    marker = TrainCommand(stream="people", task="income", algorithm="xgboost", hyperparameters={"n_estimators": 10})
+    async with running(partial(run_trainer, settings)):
+        await produce(kafka_bootstrap, topics.commands, [command, command, marker], keys=["people"] * 3)
+        await wait_for(partial(_finished, database.pool, marker.run_id), timeout=40, message="marker run")
+    run_ids = [m.run_id for m in await registry.list_models(database.pool, "people", "income")]
+    assert sorted(run_ids) == sorted([command.run_id, marker.run_id])
