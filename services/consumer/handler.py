@@ -20,6 +20,7 @@ from services.consumer.outputs import (
     classification_result,
     has_sensor_state,
     now_iso,
+    parse_times,
     prediction_messages,
     prediction_rows,
     sensor_state_rows,
@@ -71,9 +72,10 @@ class ScoringHandler:
             if not len(kept):
                 continue
             times = source_times(kept)
+            produced = parse_times(times)
             topic = self.topics.predictions(name)
             for result in results:
-                task_rows = prediction_rows(kept, result, times)
+                task_rows = prediction_rows(kept, result, produced)
                 rows.extend(task_rows)
                 outputs.extend(prediction_messages(topic, task_rows, times, produced_at))
                 task_alerts = alert_rows(kept, result)

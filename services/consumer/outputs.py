@@ -45,6 +45,10 @@ def source_times(batch: StreamBatch) -> list[Any]:
     return [event.get("raw_produced_at") or event.get("produced_at") for event in batch.events]
 
 
+def parse_times(times: list[Any]) -> list[datetime | None]:
+    return [parse_time(value) for value in times]
+
+
 def reading_field(stream: StreamSpec) -> str | None:
     """The context field holding when a reading was taken, if the stream has one."""
     for name in stream.context_fields:
@@ -53,9 +57,10 @@ def reading_field(stream: StreamSpec) -> str | None:
     return None
 
 
-def prediction_rows(batch: StreamBatch, result: TaskScores, times: list[Any]) -> list[tuple[Any, ...]]:
+def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datetime | None]) -> list[tuple[Any, ...]]:
     """(event_id, stream, task, model_version, model_id, key, status,
-    prediction, score, actual, error, produced_at) per event."""
+    prediction, score, actual, error, produced_at) per event; ``produced``
+    is :func:`parse_times` of the batch (parsed once for all its tasks)."""
     n = len(batch)
     stream, task = batch.stream.name, result.task.name
     predictions = _floats(result.prediction, n)
@@ -75,7 +80,7 @@ def prediction_rows(batch: StreamBatch, result: TaskScores, times: list[Any]) ->
             scores[i],
             actuals[i],
             errors[i],
-            parse_time(times[i]),
+            produced[i],
         )
         for i, event in enumerate(batch.events)
     ]

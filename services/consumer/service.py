@@ -32,7 +32,11 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         bootstrap_servers=bootstrap, client_id=f"{settings.service_name}-models", group_id=None, enable_auto_commit=False
     )
     features_consumer = make_consumer(
-        bootstrap, settings.group, [topics.features(name) for name in streams], settings.service_name
+        bootstrap,
+        settings.group,
+        [topics.features(name) for name in streams],
+        settings.service_name,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
     )
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -19,6 +19,10 @@ class ConsumerSettings(ServiceSettings):
     consumer_group: str = Field("", description="Consumer group of the features topics (default: <prefix>consumer).")
     consumer_max_records: int = Field(2000, ge=1, le=100_000, description="Most events per scored batch.")
     consumer_error_window: int = Field(500, ge=1, description="Predictions with a known actual in the rolling error.")
+    consumer_session_timeout_ms: int = Field(
+        30_000, ge=6_000, le=300_000,
+        description="Group session timeout: how soon the partitions of a replica that died move to the others.",
+    )
     consumer_db_pool_size: int = Field(4, ge=1, le=50, description="PostgreSQL connections.")
 
 

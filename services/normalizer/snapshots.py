@@ -60,9 +60,10 @@ class SnapshotPublisher:
         return len(due)
 
     async def run(self, producer: AIOKafkaProducer, interval: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+        while True:
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+                return  # stopping: the owner sends the final snapshot
             except TimeoutError:
                 pass
             try:

@@ -30,6 +30,7 @@ from services.trainer.settings import TrainerSettings
 from services.trainer.window import StreamWindow, decode_entries, window_offsets
 from shared.events import ModelPublished, TrainCommand
 from shared.kafka.clients import event_message, send_all
+from shared.kafka.loop import DEFAULT_TRANSIENT
 from shared.ml import registry
 from shared.ml.bundle import write_bundle
 from shared.ml.dataset import task_matrix
@@ -44,8 +45,10 @@ log = structlog.get_logger(__name__)
 # Requests that can never succeed as asked: the run fails with the message.
 REQUEST_ERRORS: tuple[type[Exception], ...] = (TrainingError, HyperparameterError, OnnxMismatchError, DatasetScanError)
 
-# Database unreachable: the run is retried, not failed.
-TRANSIENT_DB_ERRORS: tuple[type[Exception], ...] = (
+# Database or broker unreachable: the run is retried (its command is not
+# committed), not failed.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    *DEFAULT_TRANSIENT,
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -166,7 +169,7 @@ class Trainer:
                 outcome = await self._run(request, data)
             except REQUEST_ERRORS as error:
                 return await self._fail(request, str(error))
-            except TRANSIENT_DB_ERRORS:
+            except TRANSIENT_ERRORS:
                 raise
             except Exception as error:  # noqa: BLE001 - a bug in one run must not stop the trainer
                 log.exception("training_run_crashed", run_id=request.run_id)

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.trainer import metrics
 from services.trainer.commands import CommandHandler
-from services.trainer.runs import TRANSIENT_DB_ERRORS, Trainer
+from services.trainer.runs import TRANSIENT_ERRORS, Trainer
 from services.trainer.schedule import Scheduler
 from services.trainer.settings import TrainerSettings
 from services.trainer.window import StreamWindow, WindowReader
@@ -64,7 +64,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
             service=settings.service_name,
             deadletter_topic=topics.deadletter,
             max_records=10,
-            transient_errors=TRANSIENT_DB_ERRORS,
+            transient_errors=TRANSIENT_ERRORS,
         )
         tasks = [
             asyncio.create_task(reader.run(stop), name="window"),

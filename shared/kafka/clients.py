@@ -32,6 +32,7 @@ def make_consumer(
     *,
     auto_offset_reset: str = "earliest",
     max_partition_fetch_bytes: int = 4 * 1024 * 1024,
+    session_timeout_ms: int = 30_000,
 ) -> AIOKafkaConsumer:
     # Offsets are committed by hand, only after a batch's output is durable.
     return AIOKafkaConsumer(
@@ -44,8 +45,9 @@ def make_consumer(
         max_partition_fetch_bytes=max_partition_fetch_bytes,
         # Commit failures on revoked partitions are expected during a
         # rebalance; the loop handles them, so keep sessions short-lived.
-        session_timeout_ms=30_000,
-        heartbeat_interval_ms=3_000,
+        session_timeout_ms=session_timeout_ms,
+        # Kafka wants several heartbeats per session.
+        heartbeat_interval_ms=min(3_000, session_timeout_ms // 3),
         max_poll_interval_ms=300_000,
     )
 

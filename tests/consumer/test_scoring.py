@@ -14,6 +14,7 @@ from services.consumer.outputs import (
     alert_messages,
     alert_rows,
     prediction_messages,
+    parse_times,
     prediction_rows,
     sensor_state_rows,
     source_times,
@@ -75,7 +76,7 @@ def test_hot_path_output_validates_into_the_event_models(energy_models) -> None:
     assert not reasons and len(kept) == 20
     times = source_times(kept)
     for result in results:
-        rows = prediction_rows(kept, result, times)
+        rows = prediction_rows(kept, result, parse_times(times))
         assert all(len(row) == len(PREDICTION_COLUMNS) for row in rows)
         messages = prediction_messages(TOPICS.predictions("energy"), rows, times, "2024-05-01T00:00:00+00:00")
         parsed = [Prediction.model_validate_json(m.value) for m in messages]
@@ -98,7 +99,7 @@ def test_a_stream_without_a_model_is_unscored() -> None:
     kept, results, _ = score_batch(batches["people"], {})
     (result,) = results
     assert result.status == "unscored" and result.model_version == 0 and result.model_id is None
-    rows = prediction_rows(kept, result, source_times(kept))
+    rows = prediction_rows(kept, result, parse_times(source_times(kept)))
     parsed = [Prediction.model_validate_json(m.value) for m in prediction_messages("p", rows, source_times(kept), "2024-01-01T00:00:00Z")]
     assert all(p.status == "unscored" and p.prediction is None and p.model_version == 0 for p in parsed)
     # The actual is still recorded, the error is not (there is no prediction).

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploy.dashboards import metric_names
+from deploy.dashboards import label_names, metric_names
 from deploy.plan import StackOptions, group_overrides, pick_ports, plan_services, read_procfile, urls
 from deploy.prometheus_local import COMPOSE_CONFIG, localhost_config
 from deploy.supervisor import Supervisor
@@ -129,6 +129,19 @@ def test_prometheus_rewrite_refuses_a_service_without_a_job() -> None:
 )
 def test_metric_names_are_read_from_promql(expr: str, names: set[str]) -> None:
     assert metric_names(expr) == names
+
+
+@pytest.mark.parametrize(
+    ("expr", "labels"),
+    [
+        ("histogram_quantile(0.5, sum by (le, service) (rate(x_bucket{service=~\"$service\"}[5m])))", {"service"}),
+        ('sum by (neighbourhood) (increase(fluxo_alerts_total{stream="pressure", job!="x"}[1h]))', {"neighbourhood", "stream"}),
+        ("max without (instance) (up)", set()),
+        ("group by (route) (fluxo_gateway_requests_total)", {"route"}),
+    ],
+)
+def test_label_names_are_read_from_promql(expr: str, labels: set[str]) -> None:
+    assert label_names(expr) == labels
 
 
 def test_supervisor_prefixes_lines_and_stops_everything() -> None:

@@ -175,9 +175,9 @@ async def test_restart_resumes_scalers_from_snapshots(kafka_bootstrap: str, uniq
                 versions[round_].append(event["scaler_version"])
                 event_ids[round_].add(event["event_id"])
     snapshots = [ScalerSnapshot.model_validate_json(r.value) for r in await read_topic(kafka_bootstrap, topics.scalers)]
-    # One snapshot per run (on stop); the second run resumed the first's
-    # statistics and version instead of starting from zero.
-    assert [s.n_samples for s in snapshots] == [50, 100]
+    # One snapshot state per run (sent on stop; a resend is harmless on a
+    # compacted topic); the second run resumed the first's statistics and
+    # version instead of starting from zero.
+    assert sorted({(s.version, s.n_samples) for s in snapshots}) == [(max(versions[1]), 50), (max(versions[2]), 100)]
     assert len(versions[1]) == len(versions[2]) == 50
     assert min(versions[2]) > max(versions[1])
-    assert snapshots[-1].version == max(versions[2])

@@ -1,0 +1,1 @@
+"""``fluxo``: the command-line client of the gateway."""
