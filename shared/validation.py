@@ -65,15 +65,25 @@ def _to_float(value: Any) -> float | str:
 
 
 def _numeric_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]) -> np.ndarray:
-    try:
-        # Fast path: every value is already an int or float (the common case).
+    # Plain ints and floats (the common case) go to numpy in one call; only
+    # the other values (absent, text, booleans...) are looked at one by one,
+    # so one bad value does not send its whole column down a slow path.
+    odd = [i for i, v in enumerate(values) if type(v) is not float and type(v) is not int]
+    present = np.ones(len(values), dtype=bool)
+    if not odd:
         column = np.asarray(values, dtype=np.float64)
-        if column.shape != (len(values),) or any(isinstance(v, bool) for v in values):
-            raise TypeError
-    except (TypeError, ValueError):
-        column = np.full(len(values), np.nan)
-        for i, value in enumerate(values):
+    else:
+        plain = list(values)
+        for i in odd:
+            plain[i] = math.nan
+        column = np.asarray(plain, dtype=np.float64)
+        for i in odd:
+            value = values[i]
             if value is _MISSING or value is None:
+                present[i] = False
+                continue
+            if isinstance(value, np.integer | np.floating):  # e.g. from a pandas frame
+                column[i] = float(value)
                 continue
             converted = _to_float(value)
             if isinstance(converted, str):
@@ -81,7 +91,6 @@ def _numeric_column(spec: FieldSpec, values: list[Any], reasons: list[str | None
                     reasons[i] = f"{spec.name}: {converted}"
             else:
                 column[i] = converted
-    present = np.fromiter((v is not _MISSING and v is not None for v in values), bool, len(values))
     nan = np.isnan(column) & present
     _flag(reasons, nan, f"{spec.name}: not a number (NaN)")
     inf = np.isinf(column)
@@ -132,7 +141,14 @@ def _parse_bool(value: Any) -> bool | str:
 
 def _object_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]) -> list[Any]:
     column: list[Any] = [None] * len(values)
+    strings, limit = spec.type is FieldType.STR, spec.max_length
     for i, value in enumerate(values):
+        if strings and type(value) is str:
+            # The common case, cheaply; anything else takes the checks below.
+            text = value.strip()
+            if text and len(text) <= limit:
+                column[i] = text
+                continue
         if value is _MISSING or value is None or (isinstance(value, float) and math.isnan(value)):
             if spec.required and reasons[i] is None:
                 reasons[i] = f"{spec.name}: missing"

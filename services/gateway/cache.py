@@ -15,7 +15,6 @@ from pathlib import Path
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
 from services.gateway import metrics
 from services.gateway.loaded import LoadedModel, load_model
@@ -117,7 +116,7 @@ async def watch_models(
                 next_refresh = loop.time() + refresh_seconds
         except asyncio.CancelledError:
             raise
-        except (KafkaError, OSError, asyncpg.PostgresError) as error:
+        except Exception as error:  # noqa: BLE001 - this task must outlive any one failure
             # Broker or database away: keep serving the models in hand and retry.
             log.warning("model_watch_error", error=f"{type(error).__name__}: {error}")
             try:

@@ -46,7 +46,9 @@ class NoModelBody(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody, "description": "Invalid input."}}
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {401: {"model": ErrorBody, "description": "Missing or wrong X-API-Key."}}
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing or wrong X-API-Key."}
+}
 NO_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": NoModelBody, "description": "No model for this stream and task yet."}
 }
@@ -88,7 +90,9 @@ def json_body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any
 
 CLUSTER = ENERGY.task("cluster")
 CARBON = ENERGY.task("carbon")
-PREDICT_EXAMPLE = {"renewables_share_energy": "0.053", "fossil_share_energy": "99.947", "carbon_intensity_elec": "508.162"}
+PREDICT_EXAMPLE = {
+    "renewables_share_energy": "0.053", "fossil_share_energy": "99.947", "carbon_intensity_elec": "508.162"
+}
 REGRESS_EXAMPLE = {"renewables_share_energy": "0.480"}
 
 
@@ -151,6 +155,17 @@ class BatchPredictRequest(BaseModel):
 
 
 class ScoredRow(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "prediction": 431.7,
+                    "score": None,
+                }
+            ]
+        }
+    )
+
     prediction: float
     score: float | None = Field(
         None, description="Probability of the positive class, or distance to the nearest centre."
@@ -158,6 +173,20 @@ class ScoredRow(BaseModel):
 
 
 class BatchPredictAnswer(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "stream": "energy",
+                    "task": "carbon",
+                    "model_id": 8,
+                    "model_version": 2,
+                    "predictions": [{"prediction": 812.4, "score": None}, {"prediction": 590.1, "score": None}],
+                }
+            ]
+        }
+    )
+
     stream: str
     task: str
     model_id: int
@@ -225,6 +254,20 @@ class TrainRequest(BaseModel):
 
 
 class TrainAccepted(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
+                    "status": "queued",
+                    "stream": "energy",
+                    "task": "carbon",
+                    "status_url": "/train/5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
+                }
+            ]
+        }
+    )
+
     run_id: str
     status: str
     stream: str
@@ -233,6 +276,30 @@ class TrainAccepted(BaseModel):
 
 
 class RunStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
+                    "stream": "energy",
+                    "task": "carbon",
+                    "algorithm": "random_forest",
+                    "status": "done",
+                    "trigger": "command",
+                    "model_id": 8,
+                    "metrics": {"r2": 0.93, "mae": 21.5},
+                    "decision": "activated",
+                    "candidate_score": 0.93,
+                    "active_score": 0.9,
+                    "error": None,
+                    "requested_at": "2025-01-01T12:00:00Z",
+                    "started_at": "2025-01-01T12:00:01Z",
+                    "finished_at": "2025-01-01T12:00:04Z",
+                }
+            ]
+        }
+    )
+
     run_id: str
     stream: str
     task: str
@@ -251,6 +318,31 @@ class RunStatus(BaseModel):
 
 
 class ModelOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 8,
+                    "stream": "energy",
+                    "task": "carbon",
+                    "version": 2,
+                    "algorithm": "random_forest",
+                    "hyperparameters": {"n_estimators": 200},
+                    "features": ["renewables_share_energy", "fossil_share_energy"],
+                    "metrics": {"r2": 0.93},
+                    "training_window": {"dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a"},
+                    "rows": 400,
+                    "size_bytes": 812345,
+                    "sha256": {"model.onnx": "9f2c...", "model.joblib": "0a1b...", "meta.json": "77aa..."},
+                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
+                    "active": True,
+                    "loaded": True,
+                    "created_at": "2025-01-01T12:00:04Z",
+                }
+            ]
+        }
+    )
+
     id: int
     stream: str
     task: str
@@ -270,6 +362,28 @@ class ModelOut(BaseModel):
 
 
 class PredictionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "0c9e...",
+                    "stream": "energy",
+                    "task": "carbon",
+                    "key": "Brazil",
+                    "status": "scored",
+                    "model_id": 8,
+                    "model_version": 2,
+                    "prediction": 98.4,
+                    "score": None,
+                    "actual": 101.2,
+                    "error": 2.8,
+                    "produced_at": "2025-01-01T12:00:00Z",
+                    "scored_at": "2025-01-01T12:00:00.050Z",
+                }
+            ]
+        }
+    )
+
     event_id: str
     stream: str
     task: str
@@ -286,6 +400,26 @@ class PredictionOut(BaseModel):
 
 
 class AlertOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "7d1f...",
+                    "stream": "pressure",
+                    "sensor_id": "S-014",
+                    "neighbourhood": "Centro",
+                    "latitude": -23.55,
+                    "longitude": -46.63,
+                    "value": 12.4,
+                    "score": 0.97,
+                    "model_version": 3,
+                    "reading_at": "2025-01-01T12:00:00Z",
+                    "created_at": "2025-01-01T12:00:00.080Z",
+                }
+            ]
+        }
+    )
+
     event_id: str
     stream: str
     sensor_id: str
@@ -300,6 +434,30 @@ class AlertOut(BaseModel):
 
 
 class SensorOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "sensor_id": "S-014",
+                    "neighbourhood": "Centro",
+                    "latitude": -23.55,
+                    "longitude": -46.63,
+                    "sensor_type": "pressure",
+                    "pressure_mca": 12.4,
+                    "media_hora": 12.9,
+                    "media_30d": 30.2,
+                    "std_30d": 1.6,
+                    "last_score": 0.97,
+                    "alert": True,
+                    "alerts_24h": 3,
+                    "last_alert_at": "2025-01-01T12:00:00Z",
+                    "reading_at": "2025-01-01T12:00:00Z",
+                    "updated_at": "2025-01-01T12:00:00.080Z",
+                }
+            ]
+        }
+    )
+
     sensor_id: str
     neighbourhood: str | None
     latitude: float | None
@@ -318,6 +476,16 @@ class SensorOut(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "ok",
+                }
+            ]
+        }
+    )
+
     status: str
 
 
@@ -329,6 +497,20 @@ class LoadedModelInfo(BaseModel):
 
 
 class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ready": True,
+                    "kafka": True,
+                    "postgres": True,
+                    "models_synced": True,
+                    "models": [{"stream": "energy", "task": "carbon", "model_id": 8, "version": 2}],
+                }
+            ]
+        }
+    )
+
     ready: bool
     kafka: bool
     postgres: bool

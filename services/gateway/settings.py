@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -29,3 +29,9 @@ class GatewaySettings(ServiceSettings):
         30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
     )
     ready_timeout_seconds: float = Field(2.0, gt=0, description="How long /ready waits on Kafka or PostgreSQL.")
+
+    @field_validator("fluxo_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # FLUXO_API_KEY= (set but empty) means no key, not "the empty key".
+        return None if isinstance(value, str) and not value.strip() else value

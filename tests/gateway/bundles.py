@@ -103,7 +103,8 @@ def build_bundle(artifact_dir: Path, task_name: str, version: int, seed: int = 0
         rows=len(x),
         centers=centers,
     )
-    relative, hashes, size = write_bundle(artifact_dir, meta, _onnx(pipeline, len(features)), partial(joblib.dump, pipeline))
+    onnx_bytes = _onnx(pipeline, len(features))
+    relative, hashes, size = write_bundle(artifact_dir, meta, onnx_bytes, partial(joblib.dump, pipeline))
     return Bundle(meta, relative, hashes, size, pipeline)
 
 

@@ -61,13 +61,15 @@ async def test_alerts_and_sensors(gateway: Gateway) -> None:
     alerts = (await gateway.client.get("/alerts", params={"stream": "pressure"})).json()
     assert [a["event_id"] for a in alerts] == ["a3", "a2", "a1"]
     since = (now - timedelta(hours=2)).isoformat()
-    assert [a["event_id"] for a in (await gateway.client.get("/alerts", params={"since": since})).json()] == ["a3", "a2"]
+    recent = (await gateway.client.get("/alerts", params={"since": since})).json()
+    assert [a["event_id"] for a in recent] == ["a3", "a2"]
     assert (await gateway.client.get("/alerts", params={"stream": "weather"})).status_code == 422
 
     sensors = {s["sensor_id"]: s for s in (await gateway.client.get("/sensors")).json()}
     assert set(sensors) == {"S-01", "S-02"}
     alerting = sensors["S-01"]
-    assert (alerting["alert"], alerting["alerts_24h"], alerting["media_hora"], alerting["std_30d"]) == (True, 2, 12.5, 1.5)
+    state = (alerting["alert"], alerting["alerts_24h"], alerting["media_hora"], alerting["std_30d"])
+    assert state == (True, 2, 12.5, 1.5)
     assert (alerting["latitude"], alerting["longitude"], alerting["neighbourhood"]) == (-23.55, -46.63, "Centro")
     assert sensors["S-02"]["alerts_24h"] == 0 and sensors["S-02"]["last_alert_at"] is None
     only = (await gateway.client.get("/sensors", params={"alert_only": True})).json()

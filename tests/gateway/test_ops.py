@@ -23,7 +23,9 @@ async def test_not_ready_without_postgres(gateway: Gateway) -> None:
     assert (ready.json()["postgres"], ready.json()["kafka"], ready.json()["ready"]) == (False, True, False)
 
 
-async def test_metrics_count_requests_by_route_template(gateway: Gateway, energy_models: dict[str, ModelRecord]) -> None:
+async def test_metrics_count_requests_by_route_template(
+    gateway: Gateway, energy_models: dict[str, ModelRecord]
+) -> None:
     for _ in range(3):
         assert (await gateway.client.post("/regress", json={"renewables_share_energy": 5})).status_code == 200
     await gateway.client.get("/models/12345")

@@ -10,7 +10,9 @@ import pytest
 from shared.ml.registry import ModelRecord
 from tests.gateway.conftest import Gateway, GatewayFactory
 
-ORIGINAL_PREDICT = {"renewables_share_energy": "0.053", "fossil_share_energy": "99.947", "carbon_intensity_elec": "508.162"}
+ORIGINAL_PREDICT = {
+    "renewables_share_energy": "0.053", "fossil_share_energy": "99.947", "carbon_intensity_elec": "508.162"
+}
 ORIGINAL_REGRESS = {"renewables_share_energy": "0.480"}
 
 
@@ -75,7 +77,8 @@ async def test_predict_bad_input_is_422_naming_field_and_reason(gateway: Gateway
         response = await gateway.client.post("/predict", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["errors"] == [{"field": field, "reason": reason}], body
-    response = await gateway.client.post("/regress", json={"renewables_share_energy": "0.48", "fossil_share_energy": 120})
+    body = {"renewables_share_energy": "0.48", "fossil_share_energy": 120}
+    response = await gateway.client.post("/regress", json=body)
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "fossil_share_energy", "reason": "above maximum 100"}]
 
@@ -112,7 +115,9 @@ async def test_a_new_model_event_hot_reloads_serving(gateway: Gateway, energy_mo
     assert f'fluxo_gateway_model_version{{stream="energy",task="carbon"}} {float(record.version)}' in metrics
 
 
-async def test_batch_predict_scores_records_in_one_call(gateway: Gateway, energy_models: dict[str, ModelRecord]) -> None:
+async def test_batch_predict_scores_records_in_one_call(
+    gateway: Gateway, energy_models: dict[str, ModelRecord]
+) -> None:
     records = [{"renewables_share_energy": r} for r in (1, "25", 50.5, 90)]
     response = await gateway.client.post("/v1/streams/energy/predict", json={"task": "carbon", "records": records})
     assert response.status_code == 200, response.text

@@ -45,12 +45,14 @@ async def test_train_on_an_uploaded_dataset(gateway: Gateway) -> None:
         "/upload", data={"stream": "energy"}, files={"file": ("e.csv", csv_bytes(energy_table(20)), "text/csv")}
     )
     dataset_id = uploaded.json()["dataset_id"]
-    response = await gateway.client.post("/train", json={"stream": "energy", "task": "cluster", "dataset_id": dataset_id})
+    request = {"stream": "energy", "task": "cluster", "dataset_id": dataset_id}
+    response = await gateway.client.post("/train", json=request)
     assert response.status_code == 202, response.text
     [record] = await read_records(gateway.settings.kafka_bootstrap_servers, gateway.state.topics.commands, 1)
     assert TrainCommand.model_validate_json(record.value).dataset_id == dataset_id
 
-    wrong_stream = await gateway.client.post("/train", json={"stream": "people", "task": "income", "dataset_id": dataset_id})
+    request = {"stream": "people", "task": "income", "dataset_id": dataset_id}
+    wrong_stream = await gateway.client.post("/train", json=request)
     assert wrong_stream.status_code == 422
     assert wrong_stream.json()["errors"] == [
         {"field": "dataset_id", "reason": f"dataset {dataset_id!r} belongs to stream 'energy', not 'people'"}

@@ -81,8 +81,12 @@ def test_numpy_nearest_centre_matches_the_onnx_graph(tmp_path: Path) -> None:
     assert np.mean(ours.prediction == theirs.prediction) > 0.99
     assert theirs.score is not None
     np.testing.assert_allclose(ours.score, theirs.score, rtol=1e-3, atol=1e-2)
+    for i in range(0, 500, 50):  # one row goes through plain Python, a batch through numpy
+        single = nearest.score(points[i:i + 1])
+        assert (single.prediction[0], pytest.approx(single.score[0])) == (ours.prediction[i], ours.score[i])
     # Each centre is its own category, numbered by rising carbon intensity.
     assert nearest.score(np.asarray(centres)).prediction.tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert [nearest.score(np.asarray([c])).prediction[0] for c in centres] == [0.0, 1.0, 2.0, 3.0]
     assert [c[2] for c in centres] == sorted(c[2] for c in centres)
 
 
@@ -134,7 +138,8 @@ def test_encoded_rows_are_raw_events(tmp_path: Path) -> None:
     layout = inspect_csv(path, ENERGY, 100)
     encoded = encode_chunk(ENERGY, list(iter_rows(path, layout)), "ds-1")
     assert len(encoded.messages) == 5
-    assert [(p.row, p.field, p.reason) for p in encoded.rejected] == [(7, "renewables_share_energy", "above maximum 100")]
+    rejected = [(p.row, p.field, p.reason) for p in encoded.rejected]
+    assert rejected == [(7, "renewables_share_energy", "above maximum 100")]
     for key, value in encoded.messages:
         event = RawEvent.model_validate_json(value)
         assert (event.source, event.dataset_id, event.stream) == ("upload", "ds-1", "energy")

@@ -32,6 +32,7 @@ from shared.streams import STREAMS, StreamSpec
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["data"])
 
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Room for the multipart framing and the stream field around the file itself.
 _FORM_OVERHEAD = 64 * 1024
 
@@ -46,10 +47,11 @@ _UPLOAD_BODY = {
                     "properties": {
                         FILE_FIELD: {"type": "string", "format": "binary",
                                      "description": "A .csv (UTF-8, header row) or .xlsx file (first sheet)."},
-                        "stream": {"type": "string", "enum": list(STREAMS), "description": "The stream the rows belong to."},
+                        "stream": {"type": "string", "enum": list(STREAMS),
+                                   "description": "The stream the rows belong to."},
                     },
                 },
-                "encoding": {FILE_FIELD: {"contentType": "text/csv, application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}},
+                "encoding": {FILE_FIELD: {"contentType": f"text/csv, {XLSX_CONTENT_TYPE}"}},
             }
         },
     }
