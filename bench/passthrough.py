@@ -1,10 +1,14 @@
 """Baseline 1, the ceiling: bare aiokafka pass-through (consume a batch,
 produce it unchanged to another topic, commit), as its own process.
 
-    python -m bench.passthrough BOOTSTRAP GROUP SINK COUNT SOURCE [SOURCE...]
+    python -m bench.passthrough BOOTSTRAP GROUP SOURCE_PREFIX SINK_PREFIX COUNT
 
-Exits once COUNT messages are through; the caller reads the rate from the
-sink's record timestamps, the same way it reads the pipeline's.
+Reads the raw topics of SOURCE_PREFIX and copies each record to the
+features topic of its stream under SINK_PREFIX (the normalizer's shape:
+raw.<stream> in, features.<stream> out), with the producer settings every
+Fluxo service uses. Exits once COUNT messages are through; the caller reads
+the rate from the sink's record timestamps, the same way it reads the
+pipeline's from its rows.
 """
 
 from __future__ import annotations
@@ -12,22 +16,27 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from shared.kafka import make_consumer, make_producer
+from shared.streams import STREAMS
+from shared.topics import Topics
 
 
-async def main(bootstrap: str, group: str, sink: str, count: int, sources: list[str]) -> None:
-    consumer = AIOKafkaConsumer(*sources, bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                max_partition_fetch_bytes=4 * 1024 * 1024)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
-                                linger_ms=5, max_batch_size=512 * 1024)
+async def main(bootstrap: str, group: str, source_prefix: str, sink_prefix: str, count: int) -> None:
+    source, sink = Topics(source_prefix), Topics(sink_prefix)
+    routes = {source.raw(stream): sink.features(stream) for stream in STREAMS}
+    consumer = make_consumer(bootstrap, group, list(routes), "bench-passthrough")
+    producer = make_producer(bootstrap, "bench-passthrough")
     await consumer.start()
     await producer.start()
     done = 0
     try:
         while done < count:
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-            futures = [await producer.send(sink, r.value, key=r.key) for records in batches.values() for r in records]
+            futures = [
+                await producer.send(routes[tp.topic], r.value, key=r.key)
+                for tp, records in batches.items()
+                for r in records
+            ]
             await asyncio.gather(*futures)
             if batches:
                 await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
@@ -38,5 +47,5 @@ async def main(bootstrap: str, group: str, sink: str, count: int, sources: list[
 
 
 if __name__ == "__main__":
-    bootstrap, group, sink, count, *sources = sys.argv[1:]
-    asyncio.run(main(bootstrap, group, sink, int(count), sources))
+    bootstrap, group, source_prefix, sink_prefix, count = sys.argv[1:]
+    asyncio.run(main(bootstrap, group, source_prefix, sink_prefix, int(count)))

@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap, dsn = _backends(args, resources, supervisor)
             if stop.is_set():
                 return 0
-            artifact_dir = args.artifact_dir or Path(resources.enter_context(tempfile.TemporaryDirectory(prefix="fluxo-artifacts-")))
+            artifact_dir = args.artifact_dir or Path(
+                resources.enter_context(tempfile.TemporaryDirectory(prefix="fluxo-artifacts-"))
+            )
             workers = [name for name in read_procfile() if name != GATEWAY]
             if args.gateway_port and port_open(args.gateway_port, _dial(args.gateway_host)):
                 raise RuntimeError(f"port {args.gateway_port} is taken: pass --gateway-port")
@@ -253,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.wait(0.5):
             stack.watch()
         supervisor.say("stopping the services, then Kafka and PostgreSQL")
+    supervisor.say("stopped")
     return 0
 
 

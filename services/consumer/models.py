@@ -9,7 +9,7 @@ is refused, logged and counted, and the model in service stays.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import asyncpg
@@ -58,7 +58,7 @@ class ActiveModels:
         self.streams = frozenset(streams)
         self._models: dict[Key, ServingModel] = {}
         # Called with (stream, task, new version) after each swap.
-        self.on_swap: list = []
+        self.on_swap: list[Callable[[str, str, int], None]] = []
         for name in self.streams:
             for task in get_stream(name).tasks:
                 metrics.MODEL_VERSION.labels(name, task.name).set(0)

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import structlog
 
 from services.consumer.decode import StreamBatch
 from shared.ml.serving import ServingModel
 from shared.streams import StreamSpec, TaskKind, TaskSpec
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,11 @@ def score_task(task: TaskSpec, model: ServingModel | None, batch: StreamBatch, c
     if model is None:
         return TaskScores(task, "unscored", None, 0, None, None, actual, np.full(n, np.nan))
     started = time.perf_counter()
-    scores = model.score(model_matrix(model, task, columns))
+    try:
+        scores = model.score(model_matrix(model, task, columns))
+    except Exception:  # noqa: BLE001 - a model that cannot score must not dead-letter the stream
+        log.exception("scoring_failed", task=task.name, model_id=model.model_id, version=model.version)
+        return TaskScores(task, "unscored", None, 0, None, None, actual, np.full(n, np.nan))
     seconds = time.perf_counter() - started
     return TaskScores(
         task,

@@ -29,7 +29,11 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     pool = await create_pool(settings.database_url, max_size=settings.consumer_db_pool_size)
     producer = make_producer(bootstrap, settings.service_name)
     models_consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, client_id=f"{settings.service_name}-models", group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id=f"{settings.service_name}-models",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     features_consumer = make_consumer(
         bootstrap,

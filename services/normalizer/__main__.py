@@ -1,4 +1,10 @@
-"""``python -m services.normalizer``: configured by environment variables only."""
+"""``python -m services.normalizer``: configured by environment variables only.
+
+Besides the common ones (shared.settings): NORMALIZER_STREAMS (default all),
+NORMALIZER_GROUP, NORMALIZER_MAX_SENSORS, NORMALIZER_MAX_RECORDS,
+SCALER_PUBLISH_INTERVAL; see services/normalizer/settings.py. Stops on
+SIGTERM/SIGINT after finishing its batch and publishing its scalers.
+"""
 
 from __future__ import annotations
 

@@ -46,7 +46,11 @@ async def scan_dataset(
     """(events of the dataset as dicts, where they were found)."""
     needle = dataset_needle(dataset_id)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, client_id=client_id, group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     found: list[Entry] = []
@@ -55,7 +59,10 @@ async def scan_dataset(
         partitions = await topic_partitions(consumer, [topic])
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        # Explicit seeks: seek_to_beginning() can lose a race with the reset
+        # aiokafka starts by itself on assign() and land at the end instead.
+        for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, offset)
         if since is not None:
             stamp = int((since - START_MARGIN).timestamp() * 1000)
             starts = await consumer.offsets_for_times({tp: stamp for tp in partitions})

@@ -36,6 +36,8 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         client_id=f"{settings.service_name}-window",
         group_id=None,
         enable_auto_commit=False,
+        # Only if a position falls out of the log (retention): restart from its start.
+        auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -193,3 +194,19 @@ def test_sensor_state_without_a_model_has_no_alert() -> None:
     assert alert_rows(kept, result) == []
     rows = sensor_state_rows(kept, result)
     assert rows and all(row[SENSOR_COLUMNS.index("alert")] is False for row in rows)
+
+
+def test_a_model_that_fails_to_score_leaves_the_batch_unscored(energy_models) -> None:
+    class Broken(type(energy_models[("energy", "carbon")])):
+        def score(self, matrix):  # type: ignore[override]
+            raise RuntimeError("onnxruntime exploded")
+
+    broken = copy.copy(energy_models[("energy", "carbon")])
+    broken.__class__ = Broken
+    events = features_events(ENERGY, 5)
+    batches, _ = decode_batch(TOPICS, _records(events, TOPICS.features("energy")))
+    kept, results, reasons = score_batch(batches["energy"], {**energy_models, ("energy", "carbon"): broken})
+    by_task = {r.task.name: r for r in results}
+    assert not reasons and len(kept) == 5
+    assert by_task["carbon"].status == "unscored" and by_task["carbon"].model_version == 0
+    assert by_task["cluster"].status == "scored"

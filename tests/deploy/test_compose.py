@@ -20,6 +20,7 @@ import yaml
 
 from deploy.plan import read_procfile
 from tests.deploy.debian import ensure_program
+from tests.deploy.introspect import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKERS = ("generator", "normalizer", "trainer", "consumer")
@@ -199,3 +200,17 @@ def test_grafana_provisioning_points_at_the_dashboards() -> None:
         assert sources <= {datasource["uid"]}, f"{path.name} uses another datasource: {sources}"
         ids = [panel["id"] for panel in board["panels"]]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
+
+
+def test_every_variable_compose_sets_is_a_setting_the_service_reads(docker_compose: str, tmp_path: Path) -> None:
+    # Settings ignore unknown variables, so a misspelt name would pass silently.
+    services = rendered(docker_compose, project_copy(tmp_path, (ROOT / ".env.example").read_text()))["services"]
+    modules = {name: f"services.{name}.settings" for name in SERVICES} | {"topic-init": "deploy.topics"}
+    for name, module in modules.items():
+        cls = settings_class(module)
+        env = services[name]["environment"]
+        unknown = sorted(key for key in env if key.lower() not in cls.model_fields)
+        assert unknown == [], f"{name} does not read {unknown}"
+        # And the values are valid for it: the service would start with them.
+        settings = cls(**{key.lower(): value for key, value in env.items()})
+        assert settings.service_name == env.get("SERVICE_NAME", settings.service_name)

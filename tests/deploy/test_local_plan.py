@@ -115,7 +115,8 @@ def test_prometheus_rewrite_refuses_a_service_without_a_job() -> None:
     [
         ("sum by (service, topic) (rate(fluxo_events_in_total[$__rate_interval]))", {"fluxo_events_in_total"}),
         (
-            'histogram_quantile(0.99, sum by (le, route) (rate(fluxo_gateway_request_latency_seconds_bucket{route!="/metrics"}[5m])))',
+            "histogram_quantile(0.99, sum by (le, route) "
+            '(rate(fluxo_gateway_request_latency_seconds_bucket{route!="/metrics"}[5m])))',
             {"fluxo_gateway_request_latency_seconds_bucket"},
         ),
         (
@@ -135,7 +136,10 @@ def test_metric_names_are_read_from_promql(expr: str, names: set[str]) -> None:
     ("expr", "labels"),
     [
         ("histogram_quantile(0.5, sum by (le, service) (rate(x_bucket{service=~\"$service\"}[5m])))", {"service"}),
-        ('sum by (neighbourhood) (increase(fluxo_alerts_total{stream="pressure", job!="x"}[1h]))', {"neighbourhood", "stream"}),
+        (
+            'sum by (neighbourhood) (increase(fluxo_alerts_total{stream="pressure", job!="x"}[1h]))',
+            {"neighbourhood", "stream"},
+        ),
         ("max without (instance) (up)", set()),
         ("group by (route) (fluxo_gateway_requests_total)", {"route"}),
     ],
@@ -165,3 +169,12 @@ def test_supervisor_prefixes_lines_and_stops_everything() -> None:
     assert any(" talker " in line and line.endswith("| hello") for line in lines)
     assert sum(" quitter " in line and line.endswith("| bye") for line in lines) == 2  # started twice
     assert supervisor.tail("talker") == "hello"
+
+
+def test_demo_rate_is_a_generator_setting() -> None:
+    from deploy.local import generator_demo_env
+    from services.generator.settings import GeneratorSettings
+
+    env = generator_demo_env(12.5)
+    settings = GeneratorSettings(**{key.lower(): value for key, value in env.items()})
+    assert settings.generator_rate == 12.5

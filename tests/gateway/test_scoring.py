@@ -7,6 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from services.gateway import metrics
+from services.gateway.schemas import BatchPredictAnswer, ClusterAnswer, RegressionAnswer
 from shared.ml.registry import ModelRecord
 from tests.gateway.conftest import Gateway, GatewayFactory
 
@@ -20,6 +22,7 @@ async def test_predict_answers_the_original_flask_body(gateway: Gateway, energy_
     response = await gateway.client.post("/predict", json=ORIGINAL_PREDICT)
     assert response.status_code == 200, response.text
     body = response.json()
+    ClusterAnswer.model_validate(body, strict=True)  # the orjson answer matches its documented schema
     model = gateway.state.cache.get("energy", "cluster")
     assert model is not None
     assert model.nearest is not None  # numpy answers, checked against the ONNX graph below
@@ -37,6 +40,7 @@ async def test_regress_answers_the_original_flask_body(gateway: Gateway, energy_
     response = await gateway.client.post("/regress", json=ORIGINAL_REGRESS)
     assert response.status_code == 200, response.text
     body = response.json()
+    RegressionAnswer.model_validate(body, strict=True)
     model = gateway.state.cache.get("energy", "carbon")
     assert model is not None
     # fossil_share_energy was left out: the training mean stands in for it.
@@ -122,6 +126,7 @@ async def test_batch_predict_scores_records_in_one_call(
     response = await gateway.client.post("/v1/streams/energy/predict", json={"task": "carbon", "records": records})
     assert response.status_code == 200, response.text
     body = response.json()
+    BatchPredictAnswer.model_validate(body, strict=True)
     assert (body["stream"], body["task"], body["model_id"]) == ("energy", "carbon", energy_models["carbon"].id)
     singles = [
         (await gateway.client.post("/regress", json=record)).json()["prediction"] for record in records
@@ -166,3 +171,18 @@ async def test_batch_predict_reports_every_bad_record(gateway: Gateway, energy_m
         {"index": 2, "field": "renewables_share_energy", "reason": "missing"},
         {"index": 3, "field": "renewables_share_energy", "reason": "above maximum 100"},
     ]
+
+
+async def test_a_bundle_failing_its_sha256_check_is_not_served(
+    gateway: Gateway, energy_models: dict[str, ModelRecord]
+) -> None:
+    failed_before = metrics.MODEL_RELOADS.labels("failed")._value.get()
+    record, bundle = await gateway.add_model("carbon", seed=9, publish=False)
+    onnx_path = gateway.settings.artifact_dir / bundle.bundle_dir / "model.onnx"
+    onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")
+    await gateway.state.cache.refresh(gateway.state.pool)
+    served = gateway.state.cache.get("energy", "carbon")
+    assert served is not None and served.model_id == energy_models["carbon"].id != record.id
+    assert metrics.MODEL_RELOADS.labels("failed")._value.get() == failed_before + 1
+    answer = await gateway.client.post("/regress", json=ORIGINAL_REGRESS)
+    assert answer.json()["model_id"] == energy_models["carbon"].id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.gateway.schemas import TrainAccepted
 from shared.events import TrainCommand
 from shared.ml import registry
 from tests.gateway.conftest import Gateway
@@ -15,6 +16,7 @@ async def test_train_sends_a_command_and_the_run_can_be_followed(gateway: Gatewa
     response = await gateway.client.post("/train", json=request)
     assert response.status_code == 202, response.text
     accepted = response.json()
+    TrainAccepted.model_validate(accepted, strict=True)
     run_id = accepted["run_id"]
     assert accepted == {"run_id": run_id, "status": "queued", "stream": "energy", "task": "carbon",
                         "status_url": f"/train/{run_id}"}

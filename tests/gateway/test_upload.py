@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from services.gateway.schemas import UploadAnswer
 from shared.events import RawEvent
 from tests.gateway.conftest import Gateway, GatewayFactory
 from tests.gateway.files import billion_laughs_xlsx, csv_bytes, energy_table, xlsx_bytes, zip_bomb_xlsx
@@ -34,6 +35,7 @@ async def test_csv_upload_keeps_good_rows_and_reports_bad_ones(gateway: Gateway)
     response = await upload(gateway.client, "energy.csv", content)
     assert response.status_code == 200, response.text
     body = response.json()
+    UploadAnswer.model_validate(body, strict=True)  # the orjson answer matches its documented schema
     assert (body["rows_total"], body["rows_accepted"], body["rows_rejected"]) == (11, 7, 4)
     assert body["rejected"] == [
         {"row": 4, "field": "fossil_share_energy", "reason": "above maximum 100"},

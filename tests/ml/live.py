@@ -83,13 +83,17 @@ async def produce(bootstrap: str, topic: str, events: list[Event], keys: list[st
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
     """Every message on ``topic`` up to its current end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
         partitions = await topic_partitions(consumer, [topic])
         consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        # Explicit seeks: seek_to_beginning() races aiokafka's own reset on assign().
+        for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, offset)
         ends = await consumer.end_offsets(partitions)
         async with asyncio.timeout(timeout):
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:

@@ -8,9 +8,10 @@ import math
 import orjson
 import pytest
 
-from services.normalizer.handler import Normalizer, dict_maker
+from services.normalizer.encode import dict_maker
+from services.normalizer.handler import Normalizer
 from shared.events import FeaturesEvent
-from shared.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
+from shared.streams import ENERGY, PEOPLE, PRESSURE, STREAMS, FieldSpec, FieldType, StreamSpec
 from tests.normalizer.records import TOPICS, batch, energy, people, pressure, raw, record
 
 
@@ -157,3 +158,22 @@ def test_dict_maker_matches_zip() -> None:
     assert make(row) == dict(zip(ENERGY.features, row))
     with pytest.raises(ValueError):
         dict_maker(("ok", "not ok"))
+
+
+def test_a_missing_optional_feature_is_rejected_not_sent_as_nan() -> None:
+    spec = StreamSpec(
+        name="custom",
+        key_field="id",
+        fields=(
+            FieldSpec("id", FieldType.STR),
+            FieldSpec("x", FieldType.FLOAT),
+            FieldSpec("y", FieldType.FLOAT, required=False),
+        ),
+        features=("x", "y"),
+        tasks=(),
+    )
+    normalizer = Normalizer(TOPICS, [spec])
+    result = normalizer.handle(batch("custom", [{"id": "a", "x": 1.0, "y": 2.0}, {"id": "b", "x": 1.0}]))
+    assert reasons(result) == {1: "y: feature is not a finite number"}
+    assert [orjson.loads(o.value)["key"] for o in result.outputs] == ["a"]
+    assert normalizer.streams["custom"].scaler.n_samples == 1

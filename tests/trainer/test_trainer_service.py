@@ -118,6 +118,11 @@ async def test_bad_commands_fail_their_run_and_the_trainer_goes_on(
 ) -> None:
     await produce(kafka_bootstrap, topics.features("people"), features_events(PEOPLE, 300, seed=3))
     labelled = features_events(PEOPLE, 120, seed=4, dataset_id="upload-1")
+    # The upload's record bounds the scan from its time (less a margin).
+    await database.pool.execute(
+        """INSERT INTO datasets (id, stream, filename, size_bytes, sha256, rows_total, rows_accepted, rows_rejected)
+           VALUES ('upload-1', 'people', 'people.csv', 1000, 'ab', 120, 120, 0)"""
+    )
     await produce(kafka_bootstrap, topics.features("people"), labelled)
     settings = _settings(kafka_bootstrap, database, topics, tmp_path)
     bad = {

@@ -68,10 +68,11 @@ def _score_one(state: GatewayState, task: str, body: bytes) -> tuple[LoadedModel
     responses={**ERROR_RESPONSES, **NO_MODEL_RESPONSES},
     openapi_extra=json_body(record_schema(ENERGY, CLUSTER), {"original Flask body": PREDICT_EXAMPLE}),
 )
-async def predict(request: Request, state: GatewayState = Depends(get_state)) -> Response:
+async def predict(request: Request) -> Response:
     """Numbers or numeric strings are accepted; the answer gives the category, the
     model version and the category's centre."""
-    model, prediction, distance = _score_one(state, CLUSTER.name, await request.body())
+    # No dependency injection on the single-row routes: it costs more than the scoring.
+    model, prediction, distance = _score_one(get_state(request), CLUSTER.name, await request.body())
     category = int(prediction)
     centres = model.centres
     centre = centres[category] if centres is not None and 0 <= category < len(centres) else None
@@ -95,9 +96,9 @@ async def predict(request: Request, state: GatewayState = Depends(get_state)) ->
     responses={**ERROR_RESPONSES, **NO_MODEL_RESPONSES},
     openapi_extra=json_body(record_schema(ENERGY, CARBON), {"original Flask body": REGRESS_EXAMPLE}),
 )
-async def regress(request: Request, state: GatewayState = Depends(get_state)) -> Response:
+async def regress(request: Request) -> Response:
     """Optional features left out are filled with their training mean."""
-    model, prediction, _ = _score_one(state, CARBON.name, await request.body())
+    model, prediction, _ = _score_one(get_state(request), CARBON.name, await request.body())
     assert CARBON.target is not None
     return json_response(
         {

@@ -1,0 +1,94 @@
+"""A model for every task, so that the pipeline and the gateway score everything.
+
+Trained once per run with shared.ml (the trainer's own functions and default
+hyperparameters) on generator data built the way the normalizer builds it,
+exported to ONNX, written as bundles into the run's artifact directory, and
+registered as the active model in each phase's fresh database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import joblib
+
+from bench.datasets import synthetic
+from shared.db import create_pool
+from shared.ml import registry
+from shared.ml.bundle import JOBLIB_FILE, BundleMeta, write_bundle
+from shared.ml.export import export
+from shared.ml.training import train
+from shared.streams import STREAMS
+
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    meta: BundleMeta
+    bundle_dir: str
+    sha256: dict[str, str]
+    size_bytes: int
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.meta.stream, self.meta.task
+
+    def joblib_path(self, artifact_dir: Path) -> Path:
+        return artifact_dir / self.bundle_dir / JOBLIB_FILE
+
+
+def prepare_models(artifact_dir: Path, rows: int, seed: int = 3) -> dict[tuple[str, str], PreparedModel]:
+    prepared: dict[tuple[str, str], PreparedModel] = {}
+    for stream in STREAMS.values():
+        data = synthetic(stream.name, rows, seed=seed)
+        for task in stream.tasks:
+            X, y = data.task(task)
+            result = train(task, None, X, y, seed=seed)
+            onnx_bytes, _ = export(result)
+            meta = BundleMeta(
+                stream=stream.name,
+                task=task.name,
+                kind=task.kind.value,
+                algorithm=result.algorithm.value,
+                version=VERSION,
+                features=list(task.features),
+                target=task.target,
+                feature_means=result.feature_means,
+                hyperparameters=result.hyperparameters,
+                metrics=result.metrics,
+                training_window={"bench": "synthetic", "rows": rows},
+                rows=result.rows_train,
+                centers=result.centers,
+            )
+            relative, hashes, size = write_bundle(artifact_dir, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
+            prepared[(stream.name, task.name)] = PreparedModel(meta, relative, hashes, size)
+    return prepared
+
+
+async def register_models(dsn: str, prepared: dict[tuple[str, str], PreparedModel]) -> None:
+    """Each prepared bundle as the active model of its task in this database."""
+    pool = await create_pool(dsn, max_size=1)
+    try:
+        for model in prepared.values():
+            meta = model.meta
+            await registry.insert_model(
+                pool,
+                activate=True,
+                stream=meta.stream,
+                task=meta.task,
+                version=meta.version,
+                algorithm=meta.algorithm,
+                hyperparameters=meta.hyperparameters,
+                features=meta.features,
+                metrics=meta.metrics,
+                training_window=meta.training_window,
+                rows_trained=meta.rows,
+                bundle_dir=model.bundle_dir,
+                sha256=model.sha256,
+                size_bytes=model.size_bytes,
+            )
+    finally:
+        await pool.close()

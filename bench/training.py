@@ -1,0 +1,136 @@
+"""Training: seconds to fit every algorithm of every task on 10k, 100k and
+1M rows of its stream's generator data, the ONNX export (conversion and the
+held-out check), and the bundle's size on disk.
+
+Fits use the trainer's own function (shared.ml.training.train) and its
+default hyperparameters, one thread each. Sizes go smallest first; before a
+fit, its time is projected from the same algorithm's fit at the previous
+size (linear in rows). A fit projected beyond the per-fit cap, or beyond
+what is left of the phase's budget, is not run and is recorded with the
+projection as the reason. MLP epochs are capped at the largest size (said
+in the row).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from bench.context import Bench
+from bench.datasets import StreamData, synthetic
+from shared.ml.bundle import BundleMeta, write_bundle
+from shared.ml.evaluate import PRIMARY_METRIC
+from shared.ml.export import export
+from shared.ml.training import train
+from shared.streams import STREAMS, Algorithm, TaskSpec
+
+
+def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None) -> float | None:
+    """Seconds a fit at ``rows`` is expected to take, from the previous size's fit."""
+    if previous is None or previous.get("status") != "run":
+        return None
+    seconds = previous["fit_s"] * rows / previous["rows"]
+    iterations = previous.get("iterations")
+    if epochs_cap is not None and iterations:
+        seconds *= min(1.0, epochs_cap / iterations)
+    return seconds
+
+
+def _bundle_size(task: TaskSpec, stream: str, result: Any, onnx_bytes: bytes) -> int:
+    meta = BundleMeta(
+        stream=stream, task=task.name, kind=task.kind.value, algorithm=result.algorithm.value, version=1,
+        features=list(task.features), target=task.target, feature_means=result.feature_means,
+        hyperparameters=result.hyperparameters, metrics=result.metrics, rows=result.rows_train, centers=result.centers,
+    )
+    scratch = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    try:
+        _, _, size = write_bundle(scratch, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return size
+
+
+def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
+            hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    X, y = data.task(task, rows)
+    began = time.perf_counter()
+    result = train(task, algorithm, X, y, hyperparameters, seed=0)
+    fit_s = time.perf_counter() - began
+    began = time.perf_counter()
+    onnx_bytes, _ = export(result)
+    export_s = time.perf_counter() - began
+    model = result.pipeline.named_steps["model"]
+    metric = PRIMARY_METRIC[task.kind]
+    record: dict[str, Any] = {
+        "status": "run",
+        "rows": int(len(X)),
+        "fit_s": round(fit_s, 3),
+        "export_s": round(export_s, 3),
+        "onnx_bytes": len(onnx_bytes),
+        "bundle_bytes": _bundle_size(task, data.stream.name, result, onnx_bytes),
+        "metric": metric,
+        "metric_value": round(float(result.metrics.get(metric, float("nan"))), 4),
+    }
+    iterations = getattr(model, "n_iter_", None)
+    if iterations is not None and algorithm in (Algorithm.MLP, Algorithm.KMEANS):
+        record["iterations"] = int(iterations)
+    if hyperparameters:
+        record["hyperparameters"] = hyperparameters
+    return record
+
+
+async def training(bench: Bench) -> dict[str, Any]:
+    plan = bench.plan
+    started = time.monotonic()
+    budget_end = min(started + plan.training_budget_s, bench.deadline)
+    largest = max(plan.training_sizes)
+    rows_out: list[dict[str, Any]] = []
+    previous: dict[tuple[str, str, str], dict[str, Any]] = {}
+    generation: dict[str, float] = {}
+    for size in sorted(plan.training_sizes):
+        for stream in STREAMS.values():
+            data: StreamData | None = None
+            for task in stream.tasks:
+                for algorithm in task.algorithms:
+                    key = (stream.name, task.name, algorithm.value)
+                    base = {"stream": stream.name, "task": task.name, "algorithm": algorithm.value, "size": size}
+                    capped = algorithm is Algorithm.MLP and size == largest and size > min(plan.training_sizes)
+                    params = {"epochs": plan.mlp_epochs_cap} if capped else {}
+                    expected = projection(previous.get(key), size, plan.mlp_epochs_cap if capped else None)
+                    left = budget_end - time.monotonic()
+                    reason = None
+                    if previous.get(key, {}).get("status") == "not run":
+                        reason = f"not run at {previous[key]['size']:,} rows either"
+                    elif expected is not None and expected > plan.training_fit_cap_s:
+                        reason = (f"projected {expected:.0f} s from the {previous[key]['rows']:,}-row fit, "
+                                  f"over the {plan.training_fit_cap_s:g} s per-fit cap")
+                    elif expected is not None and expected > left:
+                        reason = f"projected {expected:.0f} s, {max(left, 0):.0f} s left of the phase budget"
+                    elif left <= 0:
+                        reason = "phase budget used up"
+                    if reason is not None:
+                        record = {**base, "status": "not run", "reason": reason}
+                        if expected is not None:
+                            record["projected_s"] = round(expected, 1)
+                    else:
+                        if data is None:
+                            began = time.perf_counter()
+                            data = synthetic(stream.name, size)
+                            generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
+                        record = {**base, **fit_one(task, algorithm, data, size, params)}
+                    previous[key] = record
+                    rows_out.append(record)
+    return {
+        "runs": rows_out,
+        "data_generation_s": generation,
+        "seconds": round(time.monotonic() - started, 1),
+        "fit_cap_s": plan.training_fit_cap_s,
+        "budget_s": plan.training_budget_s,
+        "mlp_epochs_cap": plan.mlp_epochs_cap,
+    }
