@@ -9,10 +9,12 @@ message that names the environment variable at fault.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.streams import STREAMS
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -83,3 +85,30 @@ def load_settings(cls: type[S], **overrides: object) -> S:
         return cls(**overrides)
     except ValidationError as error:
         raise SettingsError(describe_errors(cls, error)) from error
+
+
+def _split_streams(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _known_streams(value: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [name for name in value if name not in STREAMS]
+    if unknown:
+        raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
+    return tuple(dict.fromkeys(value))
+
+
+def _at_least_one(value: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError("name at least one stream")
+    return value
+
+
+# A comma-separated list of stream names in one environment variable
+# (``energy,pressure``): split, checked against the declarations, de-duplicated.
+StreamNames = Annotated[
+    tuple[str, ...], NoDecode, BeforeValidator(_split_streams), AfterValidator(_known_streams)
+]
+NonEmptyStreamNames = Annotated[StreamNames, AfterValidator(_at_least_one)]

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
 
-from shared.settings import ServiceSettings
+from shared.settings import NonEmptyStreamNames, ServiceSettings, StreamNames
 from shared.streams import STREAMS
-
-StreamList = Annotated[tuple[str, ...], NoDecode]
-
-
-def _split(value: object) -> object:
-    if isinstance(value, str):
-        return tuple(part.strip() for part in value.split(",") if part.strip())
-    return value
-
-
-def _check_streams(value: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [name for name in value if name not in STREAMS]
-    if unknown:
-        raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
-    return tuple(dict.fromkeys(value))
 
 
 class GeneratorSettings(ServiceSettings):
     service_name: str = "generator"
-    generator_streams: StreamList = Field(tuple(STREAMS), description="Comma-separated streams to generate.")
+    generator_streams: NonEmptyStreamNames = Field(tuple(STREAMS), description="Comma-separated streams to generate.")
     generator_rate: float = Field(50.0, ge=0, description="Events per second per stream; 0 = as fast as possible.")
     generator_count: int | None = Field(
         None, ge=0, description="Events per stream, then flush and exit 0 (default: run until stopped)."
@@ -50,29 +33,12 @@ class GeneratorSettings(ServiceSettings):
     generator_drift_at: float | None = Field(
         None, ge=0, description="Seconds after start when drift switches on (default: never; SIGUSR1 toggles it)."
     )
-    generator_drift_streams: StreamList = Field((), description="Streams that drift (default: all generated).")
+    generator_drift_streams: StreamNames = Field((), description="Streams that drift (default: all generated).")
     generator_drift_magnitude: float = Field(
         0.5, gt=-1, le=10, description="Relative shift while drifting: levels and targets scale by 1 + magnitude."
     )
     generator_replay_file: Path | None = Field(None, description="CSV file to replay instead of generating.")
     generator_replay_stream: str | None = Field(None, description="Stream the replayed CSV rows belong to.")
-
-    @field_validator("generator_streams", "generator_drift_streams", mode="before")
-    @classmethod
-    def _split_lists(cls, value: object) -> object:
-        return _split(value)
-
-    @field_validator("generator_streams")
-    @classmethod
-    def _streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("name at least one stream")
-        return _check_streams(value)
-
-    @field_validator("generator_drift_streams")
-    @classmethod
-    def _drift_streams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_streams(value)
 
     @field_validator("generator_replay_stream")
     @classmethod

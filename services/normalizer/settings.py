@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
-
-from shared.settings import ServiceSettings
+from shared.settings import NonEmptyStreamNames, ServiceSettings
 from shared.streams import STREAMS
 
 
 class NormalizerSettings(ServiceSettings):
     service_name: str = "normalizer"
-    normalizer_streams: Annotated[tuple[str, ...], NoDecode] = Field(
+    normalizer_streams: NonEmptyStreamNames = Field(
         tuple(STREAMS), description="Comma-separated streams to normalize (default: all)."
     )
     normalizer_group: str = Field("normalizer", min_length=1, description="Kafka consumer group.")
@@ -24,20 +21,3 @@ class NormalizerSettings(ServiceSettings):
     scaler_publish_interval: float = Field(
         5.0, gt=0, description="Seconds between scaler snapshots (only streams whose scaler changed)."
     )
-
-    @field_validator("normalizer_streams", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("normalizer_streams")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("name at least one stream")
-        unknown = [name for name in value if name not in STREAMS]
-        if unknown:
-            raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
-        return tuple(dict.fromkeys(value))

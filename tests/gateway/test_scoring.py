@@ -6,8 +6,8 @@ import itertools
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
-from services.gateway import metrics
 from services.gateway.schemas import BatchPredictAnswer, ClusterAnswer, RegressionAnswer
 from shared.ml.registry import ModelRecord
 from tests.gateway.conftest import Gateway, GatewayFactory
@@ -176,13 +176,16 @@ async def test_batch_predict_reports_every_bad_record(gateway: Gateway, energy_m
 async def test_a_bundle_failing_its_sha256_check_is_not_served(
     gateway: Gateway, energy_models: dict[str, ModelRecord]
 ) -> None:
-    failed_before = metrics.MODEL_RELOADS.labels("failed")._value.get()
+    def failed_loads() -> float:
+        return REGISTRY.get_sample_value("fluxo_gateway_model_reloads_total", {"outcome": "failed"}) or 0.0
+
+    failed_before = failed_loads()
     record, bundle = await gateway.add_model("carbon", seed=9, publish=False)
     onnx_path = gateway.settings.artifact_dir / bundle.bundle_dir / "model.onnx"
     onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")
     await gateway.state.cache.refresh(gateway.state.pool)
     served = gateway.state.cache.get("energy", "carbon")
     assert served is not None and served.model_id == energy_models["carbon"].id != record.id
-    assert metrics.MODEL_RELOADS.labels("failed")._value.get() == failed_before + 1
+    assert failed_loads() == failed_before + 1
     answer = await gateway.client.post("/regress", json=ORIGINAL_REGRESS)
     assert answer.json()["model_id"] == energy_models["carbon"].id
