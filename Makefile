@@ -31,7 +31,7 @@ infra: prepare ## start a local Kafka broker and PostgreSQL until Ctrl-C, printi
 	$(PY) -m shared.infra
 
 run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctrl-C
-	$(PY) -m deploy.local
+	$(PY) -m deploy.local $(RUN_ARGS)
 
 bench: prepare ## run every benchmark against real Kafka and PostgreSQL, write bench/results/
 	$(PY) -m bench

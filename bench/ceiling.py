@@ -36,6 +36,7 @@ async def passthrough(bench: Bench, source_prefix: str | None = None, sent: dict
             "passthrough",
             ["-m", "bench.passthrough", bench.kafka, f"{sink.prefix}group", source_prefix, sink.prefix, str(count)],
             {},
+            may_exit=True,
         )
         deadline = time.monotonic() + plan.pipeline_timeout_s
         while proc.popen.poll() is None and time.monotonic() < deadline:

@@ -51,7 +51,7 @@ async def latency(bench: Bench, prepared: dict[tuple[str, str], PreparedModel]) 
                 GENERATOR_RATE=f"{per_stream_rate:g}",
                 GENERATOR_COUNT=str(per_stream),
                 GENERATOR_SEED="23",
-            ))
+            ), may_exit=True)
             deadline = time.monotonic() + plan.latency_seconds + 60
             while generator.popen.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)

@@ -33,6 +33,9 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    # A process that finishes its work (the generator with a count) may exit 0.
+    may_exit: bool = False
+    stopped: bool = False
     peak_rss: int = 0
     cpu_seconds: float = 0.0
     _ps: psutil.Process | None = None
@@ -57,8 +60,10 @@ class Proc:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            raise ProcessFailed(f"{self.name} exited with {self.popen.returncode}:\n{self.tail()}")
+        code = self.popen.poll()
+        if code is None or self.stopped or (self.may_exit and code == 0):
+            return
+        raise ProcessFailed(f"{self.name} exited with {code}:\n{self.tail()}")
 
     @property
     def peak_rss_mb(self) -> float:
@@ -74,7 +79,7 @@ class Fleet:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> Proc:
+    def start(self, name: str, args: Sequence[str], env: Mapping[str, str], *, may_exit: bool = False) -> Proc:
         self.logdir.mkdir(parents=True, exist_ok=True)
         log = self.logdir / f"{name}.log"
         with log.open("wb") as output:
@@ -85,15 +90,15 @@ class Fleet:
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
-        proc = Proc(name, popen, log)
+        proc = Proc(name, popen, log, may_exit=may_exit)
         self.procs.append(proc)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
             self._thread.start()
         return proc
 
-    def service(self, name: str, module: str, env: Mapping[str, str]) -> Proc:
-        return self.start(name, ["-m", module], env)
+    def service(self, name: str, module: str, env: Mapping[str, str], *, may_exit: bool = False) -> Proc:
+        return self.start(name, ["-m", module], env, may_exit=may_exit)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -108,6 +113,7 @@ class Fleet:
 
     def stop(self, proc: Proc, timeout: float = 30.0) -> int:
         """SIGTERM, then wait; a process that ignores it is killed."""
+        proc.stopped = True
         if proc.popen.poll() is None:
             proc.sample()
             proc.popen.send_signal(signal.SIGTERM)
