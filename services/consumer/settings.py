@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
-
-from shared.settings import ServiceSettings
+from shared.settings import NonEmptyStreamNames, ServiceSettings
 from shared.streams import STREAMS
 
 
 class ConsumerSettings(ServiceSettings):
     service_name: str = "consumer"
-    consumer_streams: Annotated[tuple[str, ...], NoDecode] = Field(
+    consumer_streams: NonEmptyStreamNames = Field(
         tuple(STREAMS), description="Comma-separated streams to score (default: all)."
     )
     consumer_group: str = Field("", description="Consumer group of the features topics (default: <prefix>consumer).")
@@ -24,24 +21,6 @@ class ConsumerSettings(ServiceSettings):
         description="Group session timeout: how soon the partitions of a replica that died move to the others.",
     )
     consumer_db_pool_size: int = Field(4, ge=1, le=50, description="PostgreSQL connections.")
-
-
-    @field_validator("consumer_streams", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip()) or tuple(STREAMS)
-        return value
-
-    @field_validator("consumer_streams")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("name at least one stream")
-        unknown = [name for name in value if name not in STREAMS]
-        if unknown:
-            raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
-        return tuple(dict.fromkeys(value))
 
     @property
     def streams(self) -> tuple[str, ...]:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field
 
-from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
-
-from shared.settings import ServiceSettings
+from shared.settings import NonEmptyStreamNames, ServiceSettings
 from shared.streams import STREAMS
 
 
 class TrainerSettings(ServiceSettings):
     service_name: str = "trainer"
-    train_streams: Annotated[tuple[str, ...], NoDecode] = Field(
+    train_streams: NonEmptyStreamNames = Field(
         tuple(STREAMS), description="Comma-separated streams this replica trains (default: all)."
     )
     train_window_size: int = Field(20_000, ge=100, le=1_000_000, description="Recent features events kept per stream.")
@@ -29,23 +26,6 @@ class TrainerSettings(ServiceSettings):
     train_dataset_max_rows: int = Field(200_000, ge=100, description="Most rows a dataset_id command trains on.")
     train_dataset_scan_timeout: float = Field(120.0, gt=0, description="Seconds a dataset scan of a features topic may take.")
 
-
-    @field_validator("train_streams", mode="before")
-    @classmethod
-    def _split(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(part.strip() for part in value.split(",") if part.strip()) or tuple(STREAMS)
-        return value
-
-    @field_validator("train_streams")
-    @classmethod
-    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if not value:
-            raise ValueError("name at least one stream")
-        unknown = [name for name in value if name not in STREAMS]
-        if unknown:
-            raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
-        return tuple(dict.fromkeys(value))
 
     @property
     def streams(self) -> tuple[str, ...]:

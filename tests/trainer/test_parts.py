@@ -75,3 +75,16 @@ def test_dataset_needle_matches_encoded_events() -> None:
     event = FeaturesEvent(stream="people", key="k", features={}, scaled={}, scaler_version=1, dataset_id='ds "1"')
     assert dataset_needle('ds "1"') in event.to_bytes()
     assert dataset_needle("ds") not in event.to_bytes()
+
+
+def test_settings_defaults_derive_group_names_from_prefix_and_streams() -> None:
+    from services.consumer.settings import ConsumerSettings
+    from services.trainer.settings import TrainerSettings
+
+    trainer = TrainerSettings(topic_prefix="x-", train_streams="people, energy")
+    assert trainer.streams == ("people", "energy")
+    # One replica per stream: each needs every command, so each has its own group.
+    assert trainer.commands_group == "x-trainer-people-energy"
+    assert TrainerSettings(train_group="g").commands_group == "g"
+    assert ConsumerSettings(topic_prefix="x-").group == "x-consumer"
+    assert ConsumerSettings().streams == ("energy", "pressure", "people")
