@@ -102,8 +102,10 @@ def run_session(
         # probabilities of (normal, anomaly): the score is P(anomaly)
         return Scores(labels, second[:, -1])
     # clustering: the second output is the Euclidean distance to every centre
-    # in the scaler's space (what KMeans.transform gives on scaled input)
-    return Scores(labels, second.min(axis=1))
+    # in the scaler's space (what KMeans.transform gives on scaled input).
+    # A point on a centre can come out NaN: float32 cancellation leaves a
+    # tiny negative square under the graph's square root. Its distance is 0.
+    return Scores(labels, np.nan_to_num(second, nan=0.0).min(axis=1))
 
 
 def new_session(onnx_bytes: bytes) -> ort.InferenceSession:
