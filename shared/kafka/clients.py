@@ -8,6 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.events import Event
 from shared.kafka.messages import Outgoing
+from shared.kafka.send import send_batched
 
 
 def make_producer(bootstrap_servers: str, client_id: str, *, linger_ms: int = 5) -> AIOKafkaProducer:
@@ -58,9 +59,4 @@ def event_message(topic: str, event: Event, key: str, headers: tuple[tuple[str, 
 
 async def send_all(producer: AIOKafkaProducer, messages: Iterable[Outgoing]) -> int:
     """Send every message and wait until each one is acknowledged."""
-    futures = [
-        await producer.send(m.topic, m.value, key=m.key, headers=list(m.headers) or None) for m in messages
-    ]
-    for future in futures:
-        await future
-    return len(futures)
+    return sum((await send_batched(producer, messages)).values())

@@ -36,6 +36,7 @@ from aiokafka.structs import ConsumerRecord
 from shared import metrics
 from shared.kafka.deadletter import dead_letter
 from shared.kafka.messages import Handler, HandlerResult, Outgoing, Rejected
+from shared.kafka.send import send_batched
 
 log = structlog.get_logger(__name__)
 
@@ -145,19 +146,8 @@ class BatchLoop:
         return dead_letter(record, rejected.reason, self.deadletter_topic, self.service)
 
     async def _send(self, outgoing: list[Outgoing]) -> None:
-        futures = []
-        for message in outgoing:
-            futures.append(
-                await self.producer.send(
-                    message.topic, message.value, key=message.key, headers=list(message.headers) or None
-                )
-            )
         # Durable means acknowledged by the broker (acks=all), not just buffered.
-        await asyncio.gather(*futures)
-        counts: dict[str, int] = {}
-        for message in outgoing:
-            counts[message.topic] = counts.get(message.topic, 0) + 1
-        for topic, count in counts.items():
+        for topic, count in (await send_batched(self.producer, outgoing)).items():
             metrics.EVENTS_OUT.labels(self.service, topic).inc(count)
 
     async def _commit(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:

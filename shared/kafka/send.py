@@ -1,0 +1,52 @@
+"""Send many messages at once and wait for every acknowledgement.
+
+aiokafka's ``send()`` costs a coroutine, a metadata check and a future per
+message; for a batch of thousands that is most of a worker's time. Here
+messages are grouped by partition, chosen with the producer's own default
+partitioner (so a key maps to the same partition as with ``send()``, and
+order per key holds), appended to batch builders and submitted with
+``send_batch``. Measured on the local broker: about 4 times the message
+rate of one ``send()`` per message (``python -m bench.kafka_send``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+
+from shared.kafka.messages import Outgoing
+
+_partitioner = DefaultPartitioner()
+
+
+async def send_batched(producer: AIOKafkaProducer, messages: Iterable[Outgoing]) -> dict[str, int]:
+    """Send ``messages`` (order kept per partition) and wait until the broker
+    has acknowledged all of them; returns the count per topic."""
+    by_partition: dict[tuple[str, int], list[Outgoing]] = {}
+    partitions: dict[str, list[int]] = {}
+    for message in messages:
+        topic_partitions = partitions.get(message.topic)
+        if topic_partitions is None:
+            topic_partitions = partitions[message.topic] = sorted(await producer.partitions_for(message.topic))
+        partition = _partitioner(message.key, topic_partitions, topic_partitions)
+        by_partition.setdefault((message.topic, partition), []).append(message)
+
+    futures: list[asyncio.Future] = []
+    counts: dict[str, int] = {}
+    for (topic, partition), batch_messages in by_partition.items():
+        batch = producer.create_batch()
+        for message in batch_messages:
+            headers = list(message.headers)
+            if batch.append(key=message.key, value=message.value, timestamp=None, headers=headers) is None:
+                # The builder is full (max_batch_size): ship it, start another.
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if batch.append(key=message.key, value=message.value, timestamp=None, headers=headers) is None:
+                    raise ValueError(f"a message for {topic} is larger than the producer's max_batch_size")
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+        counts[topic] = counts.get(topic, 0) + len(batch_messages)
+    await asyncio.gather(*futures)
+    return counts
