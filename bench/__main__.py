@@ -5,7 +5,7 @@ PostgreSQL, then bench/results/latest.json, a dated copy and BENCHMARKS.md.
 
 Servers: KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else a local broker
 and PostgreSQL started for the run. --quick runs tiny sizes (a smoke run; its
-results go to bench/results/quick/ and BENCHMARKS.md is left alone). With
+results go to $TMPDIR/fluxo-bench-quick/ and BENCHMARKS.md is left alone). With
 --only, the other phases keep their figures from the previous latest.json.
 --profile samples the pipeline's services with py-spy while they run (the
 figures of such a run are perturbed by the sampling).
@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", action="append", default=[],
                         help=f"comma-separated phases to run (of {', '.join(PHASES)}); default: all")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of the harness")
-    parser.add_argument("--out", type=Path, help="results directory (default bench/results, quick: bench/results/quick)")
+    parser.add_argument("--out", type=Path, help="results directory (default bench/results; --quick: $TMPDIR/fluxo-bench-quick; --profile: bench/results/profile)")
     parser.add_argument("--profile", action="store_true", help="py-spy profiles of the pipeline's services")
     parser.add_argument("--no-report", action="store_true", help="leave BENCHMARKS.md alone")
     parser.add_argument("--doc", type=Path, default=REPO / "BENCHMARKS.md", help="document to update")
@@ -121,8 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan = QUICK if args.quick else FULL
     # Quick and profiled runs never replace the real figures.
-    default_dir = "quick" if args.quick else "profile" if args.profile else ""
-    out_dir = args.out or (REPO / "bench" / "results" / default_dir)
+    if args.out is not None:
+        out_dir = args.out
+    elif args.quick:
+        out_dir = Path(tempfile.gettempdir()) / "fluxo-bench-quick"
+    else:
+        out_dir = REPO / "bench" / "results" / ("profile" if args.profile else "")
     started = datetime.now(UTC)
     loadavg_start = [round(x, 2) for x in os.getloadavg()]
     say = Progress()

@@ -37,11 +37,12 @@ def _answers(url: str, body: dict[str, Any]) -> bool:
         return False
 
 
-def _load(url: str, body: dict[str, Any], bench: Bench) -> dict[str, Any]:
+def _load(url: str, body: dict[str, Any], bench: Bench, connections: int | None = None) -> dict[str, Any]:
     text = orjson.dumps(body).decode()
     plan = bench.plan
-    run_wrk(url, text, seconds=WARMUP_S if not plan.quick else 1, connections=plan.wrk_connections)
-    return run_wrk(url, text, seconds=plan.wrk_seconds, connections=plan.wrk_connections).as_dict()
+    connections = connections or plan.wrk_connections
+    run_wrk(url, text, seconds=WARMUP_S if not plan.quick else 1, connections=connections)
+    return run_wrk(url, text, seconds=plan.wrk_seconds, connections=connections).as_dict()
 
 
 def _gateway(group: Fleet, bench: Bench, dsn: str) -> str:
@@ -75,6 +76,8 @@ async def gateway(bench: Bench, prepared: dict[tuple[str, str], PreparedModel]) 
                 if not _answers(url + path, body):
                     raise RuntimeError(f"the gateway does not answer {path} with 200")
                 result[name] = await asyncio.to_thread(_load, url + path, body, bench)
+            # One connection: the time a request takes with no queue in front of it.
+            result["regress_1_connection"] = await asyncio.to_thread(_load, url + "/regress", REGRESS_EXAMPLE, bench, 1)
             result["batch"]["rows_per_request"] = plan.batch_rows
             result["batch_rows_per_s"] = round(result["batch"]["rps"] * plan.batch_rows, 1)
             result["memory_mb"] = group.memory_mb()["gateway"]

@@ -42,7 +42,8 @@ def _met(value: bool | None) -> str:
 def _targets(doc: dict[str, Any]) -> list[str]:
     rows = []
     for t in doc.get("targets", []):
-        digits = 2 if isinstance(t["value"], float) and abs(t["value"]) < 100 else 0
+        value = t["value"]
+        digits = 0 if not isinstance(value, float) or abs(value) >= 1000 else 1 if abs(value) >= 10 else 2
         rows.append([t["target"], _num(t["value"], digits), t["goal"], _met(t["met"]), t.get("detail", "")])
     return ["### Targets", ""] + _table(["target", "measured", "goal", "", "note"], rows)
 
@@ -109,6 +110,7 @@ def _gateway(doc: dict[str, Any]) -> list[str]:
     wrk = phase.get("wrk", {})
     rows = []
     for name, label in (("regress", "gateway `POST /regress` (energy/carbon, 1 row)"),
+                        ("regress_1_connection", "gateway `POST /regress`, 1 connection"),
                         ("predict", "gateway `POST /predict` (energy/cluster, 1 row)"),
                         ("batch", f"gateway `POST /v1/streams/energy/predict`, {phase.get('batch', {}).get('rows_per_request')} rows"),
                         ("flask_pandas", "baseline: Flask + pandas DataFrame + joblib predict"),
@@ -182,8 +184,10 @@ def _profiles(doc: dict[str, Any]) -> list[str]:
         for proc, summary in (phase.get("profile") or {}).items():
             if not summary.get("samples"):
                 continue
-            top = "; ".join(f"{name} {share}%" for name, share in summary["self"][:8])
-            lines.append(f"- `{phase_name}` / {proc} ({summary['samples']} samples), self time: {top}")
+            own = "; ".join(f"`{name}` {share}%" for name, share in summary["self"][:8])
+            under = "; ".join(f"`{name}` {share}%" for name, share in summary["inclusive"][:8])
+            lines.append(f"- `{phase_name}` / {proc} ({summary['samples']} samples). Self time: {own}. "
+                         f"Inclusive: {under}")
     return ["### Profiles (py-spy)", ""] + lines + [""] if lines else []
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# Fixtures on the live servers (a fresh database, a fresh topic prefix) for every test package.
+pytest_plugins = ["tests.live"]
+
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 POSTGRES_IMAGE = "postgres:16"
 

@@ -30,7 +30,7 @@ from services.consumer.rolling import RollingErrors, metric_name
 from services.consumer.scoring import TaskScores, score_batch
 from services.consumer.store import write_batch
 from shared.kafka.messages import HandlerResult, Outgoing, Rejected
-from shared.streams import TaskKind, get_stream
+from shared.streams import get_stream
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -80,6 +80,8 @@ class ScoringHandler:
                 outputs.extend(prediction_messages(topic, task_rows, times, produced_at))
                 task_alerts = alert_rows(kept, result)
                 alerts.extend(task_alerts)
+                for alert in task_alerts:
+                    metrics.count_alert(name, alert[3])  # (event_id, stream, sensor_id, neighbourhood, ...)
                 outputs.extend(alert_messages(self.topics.alerts, task_alerts, produced_at))
             if has_sensor_state(kept.stream):
                 sensors.extend(sensor_state_rows(kept, classification_result(results)))
@@ -96,8 +98,6 @@ class ScoringHandler:
                 if result.prediction is None:
                     continue
                 metrics.SCORING_LATENCY.labels(stream, task.name).observe(result.seconds)
-                if task.kind is TaskKind.CLASSIFICATION:
-                    metrics.ALERTS.labels(stream).inc(int((result.prediction == 1).sum()))
                 value = self.rolling.update((stream, task.name, result.model_version), task.kind, result.error)
                 if value is not None:
                     metrics.ROLLING_ERROR.labels(stream, task.name, str(result.model_version), metric_name(task.kind)).set(value)

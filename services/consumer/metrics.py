@@ -26,4 +26,19 @@ ROLLING_ERROR = Gauge(
 MODEL_VERSION = Gauge(
     "fluxo_consumer_model_version", "Version of the model scoring each task (0: none).", ["stream", "task"]
 )
-ALERTS = Counter("fluxo_alerts_total", "Anomalies raised as alerts.", ["stream"])
+ALERTS = Counter("fluxo_alerts_total", "Anomalies raised as alerts.", ["stream", "neighbourhood"])
+
+# Neighbourhood names come from the data (an upload can bring thousands), so
+# the label takes the first few seen and folds the rest into "other".
+MAX_NEIGHBOURHOOD_LABELS = 50
+_neighbourhoods: set[str] = set()
+
+
+def count_alert(stream: str, neighbourhood: str | None) -> None:
+    name = neighbourhood or "unknown"
+    if name not in _neighbourhoods:
+        if len(_neighbourhoods) >= MAX_NEIGHBOURHOOD_LABELS:
+            name = "other"
+        else:
+            _neighbourhoods.add(name)
+    ALERTS.labels(stream, name).inc()

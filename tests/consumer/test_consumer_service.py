@@ -27,7 +27,7 @@ from shared.streams import ENERGY, PEOPLE, PRESSURE
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.ml.factory import register
-from tests.ml.live import Database, committed_everything, produce, read_all, running
+from tests.live import Database, committed_everything, produce, read_all, running
 from tests.ml.synthetic import features_events
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,13 +3,8 @@ broker and PostgreSQL: generator -> normalizer -> trainer -> consumer."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import httpx
@@ -23,31 +18,17 @@ from shared.kafka.deadletter import ERROR, ORIGIN_TOPIC, read_headers
 from shared.streams import STREAMS
 from shared.topics import Topics
 from tests.helpers import wait_for
-from tests.ml.live import Database, produce, read_all
+from tests.live import Database, produce, read_all
+from tests.processes import service_process
 
 pytestmark = pytest.mark.asyncio
 
-REPO = Path(__file__).resolve().parents[2]
 TASKS = [(stream.name, task.name) for stream in STREAMS.values() for task in stream.tasks]
 
 
-@contextmanager
-def service(module: str, env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m <module>`` as its own process; SIGTERM (then SIGKILL) at the end."""
+def service(module: str, env: dict[str, str], logs: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
     log = logs / f"{module.rsplit('.', 1)[-1]}-{len(list(logs.iterdir()))}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", module], cwd=REPO, env={**os.environ, **env},
-                                   stdout=output, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return service_process(module, env, log)
 
 
 async def generate(env: dict[str, str], logs: Path, *, count: int, seed: int, streams: str = "energy,pressure,people",

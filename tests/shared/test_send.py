@@ -11,7 +11,7 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.messages import Outgoing
 from shared.kafka.send import send_batched
 from shared.topics import RAW
-from tests.ml.live import read_all
+from tests.live import read_all
 
 pytestmark = pytest.mark.asyncio
 

@@ -19,7 +19,7 @@ from shared.ml import registry
 from shared.streams import PEOPLE
 from shared.topics import Topics
 from tests.helpers import wait_for
-from tests.ml.live import Database, produce, read_all, running
+from tests.live import Database, produce, read_all, running
 from tests.ml.synthetic import features_events
 
 

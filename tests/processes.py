@@ -1,4 +1,4 @@
-"""Other Fluxo services as real processes, for the end-to-end tests."""
+"""Fluxo services as real processes (``python -m services.<name>``), for end-to-end tests."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.gateway.server import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 @contextmanager

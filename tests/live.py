@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -23,11 +22,7 @@ from shared.events import Event
 from shared.kafka.admin import ensure_topics
 from shared.kafka.partitions import topic_partitions
 from shared.topics import Topics
-
-
-def with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+from tests.db import fresh_database
 
 
 @dataclass
@@ -40,24 +35,13 @@ class Database:
 async def database(postgres_dsn: str) -> AsyncIterator[Database]:
     """A database of its own (the registry has one active model per stream
     and task, so tests cannot share one), migrated."""
-    name = f"t_{uuid.uuid4().hex}"
-    admin = await asyncpg.connect(postgres_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = with_database(postgres_dsn, name)
-    pool = await create_pool(dsn, max_size=4)
-    try:
-        await apply_migrations(pool)
-        yield Database(dsn, pool)
-    finally:
-        await pool.close()
-        admin = await asyncpg.connect(postgres_dsn)
+    async with fresh_database(postgres_dsn, f"t_{uuid.uuid4().hex}") as dsn:
+        pool = await create_pool(dsn, max_size=4)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await apply_migrations(pool)
+            yield Database(dsn, pool)
         finally:
-            await admin.close()
+            await pool.close()
 
 
 @pytest.fixture

@@ -1,3 +1,0 @@
-"""Fixtures of the integration tests: a fresh database and topic prefix per test."""
-
-from tests.ml.live import database, topics  # noqa: F401 - fixtures
