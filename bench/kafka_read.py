@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer
 
-from shared.kafka.partitions import topic_partitions
+from shared.kafka.partitions import assign_from_start, topic_partitions
 
 
 async def record_timestamps(bootstrap: str, topics: Iterable[str], timeout: float = 120.0) -> list[int]:
@@ -24,8 +24,7 @@ async def record_timestamps(bootstrap: str, topics: Iterable[str], timeout: floa
     stamps: list[int] = []
     try:
         partitions = await topic_partitions(consumer, list(topics))
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        await assign_from_start(consumer, partitions)
         ends = await consumer.end_offsets(partitions)
         async with asyncio.timeout(timeout):
             pending = {tp for tp in partitions if ends[tp] > 0}

@@ -20,7 +20,7 @@ from aiokafka.structs import ConsumerRecord
 from shared.db import apply_migrations, create_pool
 from shared.events import Event
 from shared.kafka.admin import ensure_topics
-from shared.kafka.partitions import topic_partitions
+from shared.kafka.partitions import assign_from_start, topic_partitions
 from shared.topics import Topics
 from tests.db import fresh_database
 
@@ -74,10 +74,7 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Co
     records: list[ConsumerRecord] = []
     try:
         partitions = await topic_partitions(consumer, [topic])
-        consumer.assign(partitions)
-        # Explicit seeks: seek_to_beginning() races aiokafka's own reset on assign().
-        for tp, offset in (await consumer.beginning_offsets(partitions)).items():
-            consumer.seek(tp, offset)
+        await assign_from_start(consumer, partitions)
         ends = await consumer.end_offsets(partitions)
         async with asyncio.timeout(timeout):
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:

@@ -16,6 +16,7 @@ from shared.events import ScalerSnapshot
 from shared.features.scaler import OnlineScaler, ScalerState
 from shared.kafka.clients import event_message, send_all
 from shared.kafka.messages import Outgoing
+from shared.kafka.partitions import assign_from_start
 from shared.topics import SCALERS
 
 log = structlog.get_logger(__name__)
@@ -84,8 +85,7 @@ async def read_latest_snapshots(
     try:
         # The topic is declared single-partition (it is compacted and tiny).
         tps = [TopicPartition(topic, p) for p in range(SCALERS.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_start(consumer, tps)
         ends = await consumer.end_offsets(tps)
         async with asyncio.timeout(timeout):
             while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:

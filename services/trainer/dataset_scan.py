@@ -17,7 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from services.trainer.window import Entry, decode_entries, window_offsets
-from shared.kafka.partitions import topic_partitions
+from shared.kafka.partitions import assign_from_start, topic_partitions
 
 # Features events are produced after the upload is recorded; clocks may
 # still disagree a little between services.
@@ -57,12 +57,8 @@ async def scan_dataset(
     scanned = 0
     try:
         partitions = await topic_partitions(consumer, [topic])
-        consumer.assign(partitions)
+        await assign_from_start(consumer, partitions)
         ends = await consumer.end_offsets(partitions)
-        # Explicit seeks: seek_to_beginning() can lose a race with the reset
-        # aiokafka starts by itself on assign() and land at the end instead.
-        for tp, offset in (await consumer.beginning_offsets(partitions)).items():
-            consumer.seek(tp, offset)
         if since is not None:
             stamp = int((since - START_MARGIN).timestamp() * 1000)
             starts = await consumer.offsets_for_times({tp: stamp for tp in partitions})

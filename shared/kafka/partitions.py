@@ -21,3 +21,15 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topics: Iterable[str], ti
                     await asyncio.sleep(0.1)
             found.extend(TopicPartition(topic, p) for p in sorted(partitions))
     return found
+
+
+async def assign_from_start(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> None:
+    """Assign ``partitions`` and position each at its first offset.
+
+    Explicit seeks, not ``seek_to_beginning()``: that one can lose a race with
+    the offset reset aiokafka starts by itself on ``assign()`` and leave the
+    reader at the end of the log, silently reading nothing.
+    """
+    consumer.assign(partitions)
+    for tp, offset in (await consumer.beginning_offsets(partitions)).items():
+        consumer.seek(tp, offset)

@@ -12,6 +12,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from shared.kafka.partitions import assign_from_start
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -34,8 +36,7 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[
         tps = await partitions(bootstrap, [topic])
         if not tps:
             return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_start(consumer, tps)
         ends = await consumer.end_offsets(tps)
         records: list[ConsumerRecord] = []
         async with asyncio.timeout(timeout):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from shared.settings import ServiceSettings, SettingsError, load_settings
 
@@ -9,7 +10,7 @@ def test_defaults_load_and_are_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092,127.0.0.1:19093")
     settings = load_settings(ServiceSettings)
     assert settings.kafka_bootstrap_servers == "127.0.0.1:19092,127.0.0.1:19093"
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         settings.service_name = "other"  # type: ignore[misc]
 
 
