@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -16,6 +15,7 @@ from services.consumer.watcher import ModelWatcher
 from shared.db import apply_migrations, create_pool
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
+from shared.service import finish_tasks, run_tasks
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -67,28 +67,14 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         )
         log.info("consumer_started", streams=list(streams), group=settings.group, models_loaded=loaded)
         tasks.append(asyncio.create_task(loop.run(stop), name="scoring"))
-        # Either task ending ends the service: without the watcher models
-        # would silently go stale.
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        # Without the watcher, models would silently go stale: either task
+        # ending ends the service.
+        await run_tasks(tasks, stop)
     finally:
         stop.set()
-        await _finish(tasks)
+        await finish_tasks(tasks, grace=10.0)
         await features_consumer.stop()
         await models_consumer.stop()
         await producer.stop()
         await pool.close()
 
-
-async def _finish(tasks: list[asyncio.Task[None]], grace: float = 10.0) -> None:
-    """Let the batch in hand finish (its offsets get committed), then cancel."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=grace)
-    for task in pending:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

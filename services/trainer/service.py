@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -18,6 +17,7 @@ from shared.db import apply_migrations, create_pool
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
 from shared.ml import registry
+from shared.service import finish_tasks, run_tasks
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -75,32 +75,13 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         if settings.train_interval > 0:
             tasks.append(asyncio.create_task(scheduler.run(stop), name="schedule"))
         log.info("trainer_started", streams=list(streams), group=settings.commands_group, window=settings.train_window_size)
-        # Any task ending (stop, or a crash) ends the service: a trainer
-        # without its window or its commands is not one.
-        stopping = asyncio.create_task(stop.wait(), name="stop")
-        tasks.append(stopping)
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopping and not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+        await run_tasks(tasks, stop)
     finally:
         stop.set()
-        await _finish(tasks)
+        # A run cut short is trained again: its command was not committed.
+        await finish_tasks(tasks, grace=5.0)
         await commands_consumer.stop()
         await window_consumer.stop()
         await producer.stop()
         await pool.close()
 
-
-async def _finish(tasks: list[asyncio.Task[None]], grace: float = 5.0) -> None:
-    """Let the tasks see the stop event and finish what they hold, then
-    cancel the rest (an interrupted run is retrained: its command was not
-    committed)."""
-    if not tasks:
-        return
-    _, pending = await asyncio.wait(tasks, timeout=grace)
-    for task in pending:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task

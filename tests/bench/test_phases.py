@@ -15,7 +15,8 @@ from shared.streams import STREAMS
 
 TINY = dataclasses.replace(
     QUICK,
-    pipeline_events=200,
+    # Enough for several consumer batches (2,000 events each), so a rate exists.
+    pipeline_events=1_000,
     pipeline_timeout_s=120,
     model_rows=600,
     http_chain_events=24,
