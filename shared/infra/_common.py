@@ -8,7 +8,8 @@ import shutil
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -58,3 +59,22 @@ def require_executables(*names: str, hint: str) -> None:
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not found on PATH: {hint}")
+
+
+class LocalServer:
+    """A server process this code starts and owns: a context manager that
+    starts it on entry and always stops it (and deletes its data) on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()

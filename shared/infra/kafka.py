@@ -16,10 +16,9 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import IO, NoReturn
 
-from ._common import require_executables, run_coroutine, tail
+from ._common import LocalServer, require_executables, run_coroutine, tail
 from .ports import HOST, free_port, port_open
 
 KAFKA_VERSION = "4.1.1"
@@ -143,7 +142,7 @@ def probe_kafka(bootstrap: str) -> None:
     run_coroutine(_list_topics(bootstrap))
 
 
-class LocalKafka:
+class LocalKafka(LocalServer):
     """A single-node Kafka broker in a temporary directory, on 127.0.0.1.
 
     Use as a context manager, or call start() and stop(). `bootstrap` is the
@@ -200,17 +199,6 @@ class LocalKafka:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
         atexit.unregister(self.stop)
-
-    def __enter__(self) -> LocalKafka:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _launch(self, libs: Path) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="fluxo-kafka-"))

@@ -16,9 +16,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
-from ._common import run_coroutine, tail
+from ._common import LocalServer, run_coroutine, tail
 from .ports import HOST, free_port
 
 INSTALL_HINT = (
@@ -92,7 +91,7 @@ async def _select_one(dsn: str) -> None:
         await connection.close()
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """A PostgreSQL server in a temporary directory, on 127.0.0.1, trust auth.
 
     Use as a context manager, or call start() and stop(). `dsn` is the
@@ -147,17 +146,6 @@ class LocalPostgres:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
         atexit.unregister(self.stop)
-
-    def __enter__(self) -> LocalPostgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _as_server_user(self, program: str, *args: str) -> list[str]:
         assert self.bindir is not None
