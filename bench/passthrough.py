@@ -5,8 +5,9 @@ produce it unchanged to another topic, commit), as its own process.
 
 Reads the raw topics of SOURCE_PREFIX and copies each record to the
 features topic of its stream under SINK_PREFIX (the normalizer's shape:
-raw.<stream> in, features.<stream> out), with the producer settings every
-Fluxo service uses. Exits once COUNT messages are through; the caller reads
+raw.<stream> in, features.<stream> out), with the producer settings and the
+batched send (shared.kafka.send) every Fluxo service uses: the ceiling is
+the cost of moving the bytes the way Fluxo moves them, minus all handling. Exits once COUNT messages are through; the caller reads
 the rate from the sink's record timestamps, the same way it reads the
 pipeline's from its rows.
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from shared.kafka import make_consumer, make_producer
+from shared.kafka import Outgoing, make_consumer, make_producer
+from shared.kafka.send import send_batched
 from shared.streams import STREAMS
 from shared.topics import Topics
 
@@ -32,15 +34,11 @@ async def main(bootstrap: str, group: str, source_prefix: str, sink_prefix: str,
     try:
         while done < count:
             batches = await consumer.getmany(timeout_ms=200, max_records=2000)
-            futures = [
-                await producer.send(routes[tp.topic], r.value, key=r.key)
-                for tp, records in batches.items()
-                for r in records
-            ]
-            await asyncio.gather(*futures)
+            outgoing = [Outgoing(routes[tp.topic], r.value, r.key) for tp, records in batches.items() for r in records]
+            await send_batched(producer, outgoing)
             if batches:
                 await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-            done += len(futures)
+            done += len(outgoing)
     finally:
         await producer.stop()
         await consumer.stop()

@@ -6,8 +6,6 @@ and shared by deploy.local and the stack test.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import shlex
 import sys
 from collections.abc import Iterable, Mapping
@@ -81,33 +79,6 @@ def pick_ports(names: Iterable[str], base: int, host: str = "127.0.0.1") -> dict
     return ports
 
 
-def group_overrides(service: str, prefix: str) -> dict[str, str]:
-    """Prefix every consumer-group setting of a service with the topic prefix.
-
-    Groups are not covered by TOPIC_PREFIX, and two deployments sharing a
-    broker (tests do) must not join each other's groups. The settings class
-    is read so that no group variable name is guessed here.
-    """
-    if not prefix:
-        return {}
-    try:
-        module = importlib.import_module(f"services.{service}.settings")
-    except ImportError:
-        return {}
-    from shared.settings import ServiceSettings
-
-    overrides: dict[str, str] = {}
-    for _, cls in inspect.getmembers(module, inspect.isclass):
-        if not issubclass(cls, ServiceSettings) or cls is ServiceSettings:
-            continue
-        for name, info in cls.model_fields.items():
-            # An empty default means the service derives the group from the
-            # prefix itself.
-            if name.endswith("group") and isinstance(info.default, str) and info.default:
-                overrides[name.upper()] = f"{prefix}{info.default}"
-    return overrides
-
-
 def plan_services(
     options: StackOptions, commands: Mapping[str, tuple[str, ...]], base_env: Mapping[str, str]
 ) -> list[ServicePlan]:
@@ -130,7 +101,6 @@ def plan_services(
         else:
             host, port = "127.0.0.1", options.metrics_ports[name]
             env.update(METRICS_HOST=host, METRICS_PORT=str(port))
-        env.update(group_overrides(name, options.topic_prefix))
         env.update(options.extra_env.get(name, {}))
         plans.append(ServicePlan(name, argv, env, _reachable(host), port))
     return plans

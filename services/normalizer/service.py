@@ -49,7 +49,7 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     log.info("scalers_restored", streams=restore_scalers(normalizer, snapshots_found))
     publisher = SnapshotPublisher(normalizer, topics.scalers)
     producer = make_producer(bootstrap, settings.service_name)
-    consumer = make_consumer(bootstrap, settings.normalizer_group, normalizer.raw_topics, settings.service_name)
+    consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics, settings.service_name)
     snapshots: asyncio.Task[None] | None = None
     try:
         await producer.start()
@@ -63,7 +63,7 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             max_records=settings.normalizer_max_records,
         )
         snapshots = asyncio.create_task(publisher.run(producer, settings.scaler_publish_interval, stop))
-        log.info("normalizer_started", streams=list(normalizer.streams), group=settings.normalizer_group)
+        log.info("normalizer_started", streams=list(normalizer.streams), group=settings.group)
         await loop.run(stop)
     finally:
         stop.set()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from deploy.dashboards import label_names, metric_names
-from deploy.plan import StackOptions, group_overrides, pick_ports, plan_services, read_procfile, urls
+from deploy.plan import StackOptions, pick_ports, plan_services, read_procfile, urls
 from deploy.prometheus_local import COMPOSE_CONFIG, localhost_config
 from deploy.supervisor import Supervisor
 from shared.settings import ServiceSettings
@@ -68,12 +68,6 @@ def test_extra_env_is_applied_last() -> None:
     assert generator.env["GENERATOR_RATE"] == "5"
     assert generator.env["LOG_LEVEL"] == "DEBUG"
     assert all("GENERATOR_RATE" not in plan.env for plan in plans if plan.name != "generator")
-
-
-def test_consumer_groups_follow_the_topic_prefix() -> None:
-    overrides = group_overrides("normalizer", "t1.")
-    assert overrides == {"NORMALIZER_GROUP": "t1.normalizer"}
-    assert group_overrides("normalizer", "") == {}
 
 
 def test_busy_ports_are_replaced() -> None:

@@ -52,7 +52,7 @@ def test_normalizer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings(NormalizerSettings)
     assert settings.normalizer_streams == ("pressure",)
     assert settings.scaler_publish_interval == 0.5
-    assert settings.normalizer_group == "normalizer"
+    assert settings.group == "normalizer"
     monkeypatch.setenv("NORMALIZER_STREAMS", "pressure,nope")
     with pytest.raises(SettingsError, match="NORMALIZER_STREAMS"):
         load_settings(NormalizerSettings)
