@@ -47,8 +47,7 @@ def _load(url: str, body: dict[str, Any], bench: Bench, connections: int | None 
 
 def _gateway(group: Fleet, bench: Bench, dsn: str) -> str:
     port = free_port()
-    env = service_env(bench, bench.prefix("gateway"), dsn, "gateway", GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port),
-                      LOG_LEVEL="WARNING")
+    env = service_env(bench, bench.prefix("gateway"), dsn, "gateway", GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port))
     group.service("gateway", "services.gateway", env)
     url = f"http://127.0.0.1:{port}"
 

@@ -104,7 +104,8 @@ async def http_chain(bench: Bench, prepared: dict[tuple[str, str], PreparedModel
             warm = drive(url, messages[:WARMUP], 1, 30)
             if warm["errors"]:
                 raise RuntimeError(f"the HTTP chain fails: {warm['first_error']}")
-            runs[str(clients)] = drive(url, messages[WARMUP:], clients, plan.http_chain_seconds)
+            measured = messages[WARMUP:WARMUP + plan.http_chain_events]
+            runs[str(clients)] = drive(url, measured, clients, plan.http_chain_seconds)
         memory = group.memory_mb()
     original = runs[str(plan.http_chain_clients[0])]
     best = max(runs.values(), key=lambda run: run["events_per_s"])

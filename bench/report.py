@@ -97,6 +97,8 @@ def _pipeline(doc: dict[str, Any]) -> list[str]:
 def _events_note(phase: dict[str, Any] | None) -> str:
     if not phase:
         return "not run"
+    if "error" in phase:
+        return "**failed**: " + phase["error"].splitlines()[0][:200]
     note = f"{_num(phase.get('events'))} events, {_num(phase.get('events_counted'))} counted over {phase.get('seconds')} s"
     if phase.get("complete") is False:
         note += " (**incomplete**: " + str(phase.get("note", "timed out")) + ")"

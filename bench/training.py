@@ -5,14 +5,16 @@ held-out check), and the bundle's size on disk.
 Fits use the trainer's own function (shared.ml.training.train) and its
 default hyperparameters, one thread each. Sizes go smallest first; before a
 fit, its time is projected from the same algorithm's fit at the previous
-size (linear in rows). A fit projected beyond the per-fit cap, or beyond
-what is left of the phase's budget, is not run and is recorded with the
-projection as the reason. MLP epochs are capped at the largest size (said
+size (linear in rows; n log n for random forests), and each size's fits run
+cheapest first. A fit projected beyond the per-fit cap, or beyond what is
+left of the phase's budget, is not run and is recorded with the projection
+as the reason. MLP epochs are capped at the largest size (said
 in the row).
 """
 
 from __future__ import annotations
 
+import math
 import shutil
 import tempfile
 import time
@@ -28,14 +30,19 @@ from shared.ml.bundle import BundleMeta, write_bundle
 from shared.ml.evaluate import PRIMARY_METRIC
 from shared.ml.export import export
 from shared.ml.training import train
-from shared.streams import STREAMS, Algorithm, TaskSpec
+from shared.streams import STREAMS, Algorithm, StreamSpec, TaskSpec
 
 
-def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None) -> float | None:
-    """Seconds a fit at ``rows`` is expected to take, from the previous size's fit."""
+def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None, *,
+               n_log_n: bool = False) -> float | None:
+    """Seconds a fit at ``rows`` is expected to take, from the previous size's
+    fit: linear in rows (times log rows for a forest's sorting splits), and
+    scaled down by an epoch cap below the iterations the previous fit ran."""
     if previous is None or previous.get("status") != "run":
         return None
     seconds = previous["fit_s"] * rows / previous["rows"]
+    if n_log_n:
+        seconds *= math.log(rows) / math.log(previous["rows"])
     iterations = previous.get("iterations")
     if epochs_cap is not None and iterations:
         seconds *= min(1.0, epochs_cap / iterations)
@@ -85,6 +92,11 @@ def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
     return record
 
 
+def _jobs() -> list[tuple[StreamSpec, TaskSpec, Algorithm]]:
+    return [(stream, task, algorithm) for stream in STREAMS.values() for task in stream.tasks
+            for algorithm in task.algorithms]
+
+
 async def training(bench: Bench) -> dict[str, Any]:
     plan = bench.plan
     started = time.monotonic()
@@ -94,38 +106,45 @@ async def training(bench: Bench) -> dict[str, Any]:
     previous: dict[tuple[str, str, str], dict[str, Any]] = {}
     generation: dict[str, float] = {}
     for size in sorted(plan.training_sizes):
-        for stream in STREAMS.values():
-            data: StreamData | None = None
-            for task in stream.tasks:
-                for algorithm in task.algorithms:
-                    key = (stream.name, task.name, algorithm.value)
-                    base = {"stream": stream.name, "task": task.name, "algorithm": algorithm.value, "size": size}
-                    capped = algorithm is Algorithm.MLP and size == largest and size > min(plan.training_sizes)
-                    params = {"epochs": plan.mlp_epochs_cap} if capped else {}
-                    expected = projection(previous.get(key), size, plan.mlp_epochs_cap if capped else None)
-                    left = budget_end - time.monotonic()
-                    reason = None
-                    if previous.get(key, {}).get("status") == "not run":
-                        reason = f"not run at {previous[key]['size']:,} rows either"
-                    elif expected is not None and expected > plan.training_fit_cap_s:
-                        reason = (f"projected {expected:.0f} s from the {previous[key]['rows']:,}-row fit, "
-                                  f"over the {plan.training_fit_cap_s:g} s per-fit cap")
-                    elif expected is not None and expected > left:
-                        reason = f"projected {expected:.0f} s, {max(left, 0):.0f} s left of the phase budget"
-                    elif left <= 0:
-                        reason = "phase budget used up"
-                    if reason is not None:
-                        record = {**base, "status": "not run", "reason": reason}
-                        if expected is not None:
-                            record["projected_s"] = round(expected, 1)
-                    else:
-                        if data is None:
-                            began = time.perf_counter()
-                            data = synthetic(stream.name, size)
-                            generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
-                        record = {**base, **fit_one(task, algorithm, data, size, params)}
-                    previous[key] = record
-                    rows_out.append(record)
+        data: dict[str, StreamData] = {}
+        planned = []
+        for stream, task, algorithm in _jobs():
+            key = (stream.name, task.name, algorithm.value)
+            capped = algorithm is Algorithm.MLP and size == largest and size > min(plan.training_sizes)
+            expected = projection(previous.get(key), size, plan.mlp_epochs_cap if capped else None,
+                                  n_log_n=algorithm is Algorithm.RANDOM_FOREST)
+            planned.append((expected or 0.0, stream, task, algorithm, capped, expected))
+        # Cheapest first: a budget running out then leaves out the fewest fits.
+        planned.sort(key=lambda job: job[0])
+        for _, stream, task, algorithm, capped, expected in planned:
+            key = (stream.name, task.name, algorithm.value)
+            base = {"stream": stream.name, "task": task.name, "algorithm": algorithm.value, "size": size}
+            left = budget_end - time.monotonic()
+            reason = None
+            if previous.get(key, {}).get("status") == "not run":
+                reason = f"not run at {previous[key]['size']:,} rows either"
+            elif expected is not None and expected > plan.training_fit_cap_s:
+                reason = (f"projected {expected:.0f} s from the {previous[key]['rows']:,}-row fit, "
+                          f"over the {plan.training_fit_cap_s:g} s per-fit cap")
+            elif expected is not None and expected > left:
+                reason = f"projected {expected:.0f} s, {max(left, 0):.0f} s left of the phase budget"
+            elif left <= 0:
+                reason = "phase budget used up"
+            if reason is not None:
+                record = {**base, "status": "not run", "reason": reason}
+                if expected is not None:
+                    record["projected_s"] = round(expected, 1)
+            else:
+                if stream.name not in data:
+                    began = time.perf_counter()
+                    data[stream.name] = synthetic(stream.name, size)
+                    generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
+                params = {"epochs": plan.mlp_epochs_cap} if capped else {}
+                record = {**base, **fit_one(task, algorithm, data[stream.name], size, params)}
+                if expected is not None:
+                    record["projected_s"] = round(expected, 1)
+            previous[key] = record
+            rows_out.append(record)
     return {
         "runs": rows_out,
         "data_generation_s": generation,

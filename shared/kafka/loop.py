@@ -163,7 +163,12 @@ class BatchLoop:
             metrics.COMMIT_FAILURES.labels(self.service).inc()
             log.warning("commit_refused", service=self.service, error=str(error))
             return
+        # A rebalance may have taken partitions away while the commit was in
+        # flight; aiokafka's highwater() asserts on an unassigned partition.
+        assigned = self.consumer.assignment()
         for tp, committed in offsets.items():
+            if tp not in assigned:
+                continue
             highwater = self.consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
