@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_end": [round(x, 2) for x in os.getloadavg()],
         "command": shlex.join(["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])]),
     }
-    document = results.compose(merged, run, machine)
+    document = results.compose(merged, run, machine, previous)
     latest, dated = results.write(out_dir, document, started)
     say(f"wrote {latest} and {dated}")
     if not args.no_report and not plan.quick and not args.profile:

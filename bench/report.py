@@ -83,13 +83,14 @@ def _pipeline(doc: dict[str, Any]) -> list[str]:
         events = phase.get("events") or 0
         for proc, loop in phase["loop"].items():
             cpu = (phase.get("cpu_seconds") or {}).get(proc)
-            per_k = cpu / events * 1000 if cpu and events else None
+            per_event_us = cpu / events * 1e6 if cpu and events else None
             loop = loop or {}
             stage_rows.append([proc, _num(loop.get("batches")), _num(loop.get("mean_batch")),
-                               _num(loop.get("mean_handler_ms"), 1), _num(cpu, 1), _num(per_k, 3)])
+                               _num(loop.get("mean_handler_ms"), 1), _num(cpu, 1), _num(per_event_us, 1)])
         lines += [f"Stages of the `{name}` run ({_num(phase.get('cpu_utilisation_percent'))}% of both cores busy "
                   f"on average, broker and database included):", ""]
-        lines += _table(["process", "batches", "mean batch", "mean batch ms", "CPU s", "CPU s per 1,000 events"],
+        lines += _table(["process", "batches", "mean batch (events)", "mean batch handled in ms", "CPU s",
+                         "CPU µs per event"],
                         stage_rows)
     return lines
 
@@ -197,22 +198,23 @@ def _machine(doc: dict[str, Any]) -> list[str]:
     m = doc.get("machine", {})
     run = doc.get("run", {})
     libs = ", ".join(f"{k} {v}" for k, v in sorted((m.get("libraries") or {}).items()) if v)
-    load = run.get("loadavg_start")
     lines = [
         "### Machine and run", "",
         f"- {m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gib')} GiB RAM, {m.get('os')}",
         f"- Python {m.get('python')}, {m.get('java')}",
         f"- Kafka: {m.get('kafka')}; PostgreSQL: {m.get('postgres')} (same machine)",
         f"- {libs}",
-        f"- run started {run.get('started_at')}, took {_num(run.get('seconds'))} s"
-        + (" (**quick smoke run: sizes too small to mean anything**)" if run.get("quick") else ""),
-        f"- load average (1, 5, 15 min) at start: {load}; at end: {run.get('loadavg_end')} "
-        "(other work on the machine counts against every figure)",
-        f"- command: `{run.get('command')}`",
     ]
-    measured = run.get("phase_measured_at") or {}
-    if len(set(measured.values())) > 1:
-        lines.append("- phases measured at: " + ", ".join(f"{k} {v}" for k, v in sorted(measured.items())))
+    runs = doc.get("runs") or [run]
+    for item in runs:
+        lines.append(
+            f"- run started {item.get('started_at')}, took {_num(item.get('seconds'))} s, command "
+            f"`{item.get('command')}`, phases {', '.join(item.get('phases_run') or [])}; load average (1, 5, 15 min) "
+            f"at start {item.get('loadavg_start')}, at end {item.get('loadavg_end')}"
+            + (" (**quick smoke run: sizes too small to mean anything**)" if item.get("quick") else "")
+        )
+    lines.append("- other work on the machine counts against every figure; each phase also records the load "
+                 "average at its end (`phases.<name>.loadavg_after` in latest.json)")
     return lines + [""]
 
 

@@ -153,3 +153,15 @@ def test_only_accepts_known_phases() -> None:
     assert parse_args([]).phases[0] == "pipeline"
     with pytest.raises(SystemExit):
         parse_args(["--only", "nonsense"])
+
+
+def test_a_partial_run_lists_the_runs_its_figures_come_from() -> None:
+    first = {"started_at": "t1", "command": "python -m bench", "loadavg_start": [1, 1, 1]}
+    older = {"started_at": "t0", "command": "python -m bench"}
+    second = {"started_at": "t2", "command": "python -m bench --only gateway",
+              "phase_measured_at": {"pipeline": "t1", "gateway": "t2"}}
+    runs = results.contributing_runs({"runs": [older, first]}, second)
+    assert [r["started_at"] for r in runs] == ["t1", "t2"]  # t0 holds no figure any more
+    assert runs[0]["loadavg_start"] == [1, 1, 1]
+    # A document written before runs were listed still names its run.
+    assert [r["started_at"] for r in results.contributing_runs({"run": first}, second)] == ["t1", "t2"]
