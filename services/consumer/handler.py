@@ -86,9 +86,10 @@ class ScoringHandler:
             if has_sensor_state(kept.stream):
                 sensors.extend(sensor_state_rows(kept, classification_result(results)))
             scored.append((name, results))
-        await write_batch(self.pool, rows, alerts, sensors)
         self._observe(scored)
-        return HandlerResult(outputs=outputs, rejected=rejected)
+        # The rows are written while the loop sends the outputs; it commits
+        # the offsets only once both are done.
+        return HandlerResult(outputs=outputs, rejected=rejected, effects=[write_batch(self.pool, rows, alerts, sensors)])
 
     def _observe(self, scored: list[tuple[str, list[TaskScores]]]) -> None:
         for stream, results in scored:

@@ -100,8 +100,16 @@ class BatchLoop:
         metrics.BATCH_SIZE.labels(self.service).observe(len(records))
         try:
             result = await self._handle(records)
-            outgoing = result.outputs + [self._dead_letter(rejected) for rejected in result.rejected]
-            await self._send(outgoing)
+            try:
+                await self._deliver(result)
+            except self.transient_errors:
+                raise
+            except Exception:
+                # An effect failed on some record: apply the batch again one
+                # record at a time (effects are idempotent; outputs already
+                # sent may go again, as at-least-once allows).
+                log.warning("batch_effects_failed_isolating_records", service=self.service, exc_info=True)
+                await self._deliver(await self._isolate(records))
         except self.transient_errors as error:
             await self._rewind(batches, error, stop)
             return False
@@ -117,19 +125,41 @@ class BatchLoop:
             raise
         except Exception:
             log.warning("batch_failed_isolating_records", service=self.service, records=len(records), exc_info=True)
-        # Some record is poison: find it by handling each record on its own.
+        return await self._isolate(records)
+
+    async def _isolate(self, records: list[ConsumerRecord]) -> HandlerResult:
+        """Handle each record on its own, its effects included, and reject the
+        ones that fail: this is how a poison record is found."""
         combined = HandlerResult()
         for record in records:
+            single: HandlerResult | None = None
             try:
                 single = await self.handler([record])
+                for effect in single.effects:
+                    await effect
+                single.effects.clear()
             except self.transient_errors:
+                if single is not None:
+                    single.discard_effects()
                 raise
             except Exception as error:  # noqa: BLE001 - any failure of one record is its own fault here
+                if single is not None:
+                    single.discard_effects()
                 combined.rejected.append(Rejected(record, f"handler error: {type(error).__name__}: {error}"))
                 continue
             combined.outputs.extend(single.outputs)
             combined.rejected.extend(single.rejected)
         return combined
+
+    async def _deliver(self, result: HandlerResult) -> None:
+        """Send outputs and dead letters and run the effects, concurrently;
+        returns once all are acknowledged and done."""
+        outgoing = result.outputs + [self._dead_letter(rejected) for rejected in result.rejected]
+        effects, result.effects = result.effects, []
+        outcomes = await asyncio.gather(self._send(outgoing), *effects, return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _dead_letter(self, rejected: Rejected) -> Outgoing:
         record = rejected.record

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 from dataclasses import dataclass, field
 
 from aiokafka.structs import ConsumerRecord
@@ -28,6 +29,15 @@ class Rejected:
 class HandlerResult:
     outputs: list[Outgoing] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Durable side effects not yet started (e.g. a PostgreSQL write). The
+    # loop runs them concurrently with sending ``outputs`` and commits only
+    # after both are done, so I/O waits on the database and the broker overlap.
+    effects: list[Coroutine[Any, Any, Any]] = field(default_factory=list)
+
+    def discard_effects(self) -> None:
+        for effect in self.effects:
+            effect.close()
+        self.effects.clear()
 
 
 Handler = Callable[[list[ConsumerRecord]], Awaitable[HandlerResult]]

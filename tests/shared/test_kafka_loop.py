@@ -223,3 +223,39 @@ async def test_batch_is_redelivered_when_the_consumer_stops_before_committing(
         await second.stop()
     assert set(seen_first) <= set(seen_again), "uncommitted records were not redelivered"
     assert sorted(seen_again) == list(range(10))
+
+
+async def test_effects_complete_before_commit_and_a_failing_one_is_isolated(
+    kafka_bootstrap: str, topics: Topics, producer: AIOKafkaProducer, unique_name: Callable[..., str]
+) -> None:
+    """Effects (e.g. a database write) run beside the sends; an effect that
+    fails because of one record dead-letters that record only."""
+    source = topics.raw("energy")
+    await produce(producer, source, [orjson.dumps({"n": n}) for n in range(6)])
+    written: list[int] = []
+
+    async def write(values: list[int]) -> None:
+        if 3 in values:
+            raise ValueError("3 violates a constraint")
+        written.extend(values)
+
+    async def handler(records: list[ConsumerRecord]) -> HandlerResult:
+        return HandlerResult(effects=[write([orjson.loads(r.value)["n"] for r in records])])
+
+    consumer = make_consumer(kafka_bootstrap, unique_name("g"), [source], "test")
+    await consumer.start()
+    try:
+        loop = BatchLoop(consumer, producer, handler, service="test", deadletter_topic=topics.deadletter)
+        stop = asyncio.Event()
+        task = asyncio.create_task(loop.run(stop))
+        try:
+            await wait_for(lambda: _eq(committed(consumer, source), 6), 30, message="all 6 offsets committed")
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+    finally:
+        await consumer.stop()
+    assert sorted(set(written)) == [0, 1, 2, 4, 5]
+    dead = await drain(kafka_bootstrap, topics.deadletter, 1)
+    assert orjson.loads(dead[0].value) == {"n": 3}
+    assert "violates a constraint" in read_headers(dead[0].headers)[ERROR]
