@@ -5,7 +5,7 @@ message; for a batch of thousands that is most of a worker's time. Here
 messages are grouped by partition (Kafka's default murmur2 partitioner,
 computed for the whole batch at once by shared.kafka.partitioner: a key maps
 to the same partition as with ``send()``, and order per key holds), appended
-to batch builders and submitted with ``send_batch``. Measured on the local broker: about 4 times the message
+to batch builders and submitted with ``send_batch``. Measured on the local broker: about 3 times the message
 rate of one ``send()`` per message (``python -m bench.kafka_send``).
 """
 
