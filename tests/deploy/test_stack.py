@@ -105,7 +105,10 @@ async def wait_or_explain(
 
     async def checked() -> T | None:
         stack.assert_not_crash_looping()
-        return await predicate()
+        try:
+            return await predicate()
+        except httpx.TransportError:
+            return None  # not listening yet (Prometheus or a service still starting)
 
     try:
         return await wait_for(checked, timeout, interval=interval)
