@@ -65,7 +65,7 @@ async def produce(bootstrap: str, topic: str, events: list[Event], keys: list[st
         await producer.stop()
 
 
-async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[ConsumerRecord]:
+async def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[ConsumerRecord]:
     """Every message on ``topic`` up to its current end."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
@@ -78,8 +78,9 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Co
         ends = await consumer.end_offsets(partitions)
         async with asyncio.timeout(timeout):
             while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records.extend(batch)
+                for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
+                    # A snapshot: what arrives while reading stays out.
+                    records.extend(r for r in batch if r.offset < ends[tp])
     finally:
         await consumer.stop()
     return records

@@ -1,4 +1,4 @@
-"""Read what is on a topic right now (from the beginning to the end offsets)."""
+"""Offsets of topics and groups, and running a service module, for the normalizer tests."""
 
 from __future__ import annotations
 
@@ -9,41 +9,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import ConsumerRecord
 
-from shared.kafka.partitions import assign_from_start
+from shared.kafka.partitions import topic_partitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-async def partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]
-    )
-
-
-async def read_topic(bootstrap: str, topic: str, timeout: float = 20.0) -> list[ConsumerRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        tps = await partitions(bootstrap, [topic])
-        if not tps:
-            return []
-        await assign_from_start(consumer, tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[ConsumerRecord] = []
-        async with asyncio.timeout(timeout):
-            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    records.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
-        return records
+        return await topic_partitions(consumer, topics)
     finally:
         await consumer.stop()
 
@@ -52,7 +28,7 @@ async def committed(bootstrap: str, group: str, topics: list[str]) -> dict[Topic
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        return {tp: await consumer.committed(tp) for tp in await partitions(bootstrap, topics)}
+        return {tp: await consumer.committed(tp) for tp in await _partitions(bootstrap, topics)}
     finally:
         await consumer.stop()
 
@@ -61,7 +37,7 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition,
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        return dict(await consumer.end_offsets(await partitions(bootstrap, topics)))
+        return dict(await consumer.end_offsets(await _partitions(bootstrap, topics)))
     finally:
         await consumer.stop()
 

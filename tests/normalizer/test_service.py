@@ -19,7 +19,8 @@ from shared.settings import load_settings
 from shared.streams import STREAMS
 from shared.topics import Topics
 from tests.helpers import wait_for
-from tests.normalizer.kafka_reading import committed, end_offsets, read_topic, run_module
+from tests.live import read_all
+from tests.normalizer.kafka_reading import committed, end_offsets, run_module
 
 COUNT = 300
 
@@ -56,12 +57,12 @@ async def test_generated_events_are_normalized_or_dead_lettered(
         )
         assert code == 0, stderr
 
-        raw = {s: await read_topic(kafka_bootstrap, topics.raw(s)) for s in STREAMS}
+        raw = {s: await read_all(kafka_bootstrap, topics.raw(s)) for s in STREAMS}
         assert {s: len(records) for s, records in raw.items()} == {s: COUNT for s in STREAMS}
 
         async def settled() -> tuple[dict, list] | None:
-            features = {s: await read_topic(kafka_bootstrap, topics.features(s)) for s in STREAMS}
-            dead = await read_topic(kafka_bootstrap, topics.deadletter)
+            features = {s: await read_all(kafka_bootstrap, topics.features(s)) for s in STREAMS}
+            dead = await read_all(kafka_bootstrap, topics.deadletter)
             done = sum(len(f) for f in features.values()) + len(dead)
             return (features, dead) if done >= len(STREAMS) * COUNT else None
 
@@ -111,7 +112,7 @@ async def test_generated_events_are_normalized_or_dead_lettered(
 
     async def snapshots_caught_up() -> dict[str, ScalerSnapshot] | None:
         latest: dict[str, ScalerSnapshot] = {}
-        for record in await read_topic(kafka_bootstrap, topics.scalers):
+        for record in await read_all(kafka_bootstrap, topics.scalers):
             snapshot = ScalerSnapshot.model_validate_json(record.value)
             assert record.key == snapshot.stream.encode()
             latest[snapshot.stream] = snapshot
@@ -160,7 +161,7 @@ async def test_restart_resumes_scalers_from_snapshots(kafka_bootstrap: str, uniq
         task = asyncio.create_task(run(settings, stop))
 
         async def featured(expected: int = 50 * round_) -> list | None:
-            records = await read_topic(kafka_bootstrap, topics.features("people"))
+            records = await read_all(kafka_bootstrap, topics.features("people"))
             return records if len(records) >= expected else None
 
         try:
@@ -174,7 +175,7 @@ async def test_restart_resumes_scalers_from_snapshots(kafka_bootstrap: str, uniq
             if event["event_id"] not in seen:
                 versions[round_].append(event["scaler_version"])
                 event_ids[round_].add(event["event_id"])
-    snapshots = [ScalerSnapshot.model_validate_json(r.value) for r in await read_topic(kafka_bootstrap, topics.scalers)]
+    snapshots = [ScalerSnapshot.model_validate_json(r.value) for r in await read_all(kafka_bootstrap, topics.scalers)]
     # One snapshot state per run (sent on stop; a resend is harmless on a
     # compacted topic); the second run resumed the first's statistics and
     # version instead of starting from zero.
