@@ -19,18 +19,17 @@ from services.consumer.settings import ConsumerSettings
 from services.trainer.service import run as run_trainer
 from services.trainer.settings import TrainerSettings
 from shared.events import Alert, ModelPublished, Prediction, TrainCommand
-from shared.kafka.clients import event_message, send_all
 from shared.kafka import make_producer
+from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
 from shared.ml.registry import ModelRecord
 from shared.streams import ENERGY, PEOPLE, PRESSURE
 from shared.topics import Topics
 from tests.helpers import wait_for
-from tests.ml.factory import register
 from tests.live import Database, committed_everything, produce, read_all, running
+from tests.ml.factory import register
 from tests.ml.synthetic import features_events
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import REPO
 
 
 def _settings(kafka: str, database: Database, topics: Topics, artifacts: Path, **overrides) -> ConsumerSettings:

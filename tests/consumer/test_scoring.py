@@ -14,8 +14,8 @@ from services.consumer.decode import decode_batch
 from services.consumer.outputs import (
     alert_messages,
     alert_rows,
-    prediction_messages,
     parse_times,
+    prediction_messages,
     prediction_rows,
     sensor_state_rows,
     source_times,

@@ -22,8 +22,7 @@ from shared.db import apply_migrations, create_pool
 from shared.infra.ports import free_port
 from tests.db import with_database
 from tests.gateway.bundles import register_model
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import REPO, log_tail
 
 
 @dataclass(frozen=True)
@@ -69,10 +68,6 @@ def register_energy_models(database_url: str, artifact_dir: Path) -> None:
     asyncio.run(run())
 
 
-def _tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
 @contextmanager
 def gateway_process(
     kafka_bootstrap: str, database_url: str, workdir: Path, **env_overrides: str
@@ -103,14 +98,14 @@ def gateway_process(
         deadline = time.monotonic() + 90
         while True:
             if process.poll() is not None:
-                raise AssertionError(f"the gateway exited with {process.returncode}:\n{_tail(log)}")
+                raise AssertionError(f"the gateway exited with {process.returncode}:\n{log_tail(log, 40)}")
             try:
                 if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"the gateway was not ready in 90 s:\n{_tail(log)}")
+                raise AssertionError(f"the gateway was not ready in 90 s:\n{log_tail(log, 40)}")
             time.sleep(0.2)
         yield RunningGateway(url, env, database_url, artifact_dir, log)
     finally:
@@ -121,9 +116,9 @@ def gateway_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-                raise AssertionError(f"the gateway ignored SIGTERM:\n{_tail(log)}") from None
+                raise AssertionError(f"the gateway ignored SIGTERM:\n{log_tail(log, 40)}") from None
     # uvicorn re-raises the signal once its graceful shutdown is done, so the
     # exit status says "terminated by SIGTERM"; the lifespan's last log line
     # is what shows the clients were closed.
-    if process.returncode not in (0, -signal.SIGTERM) or "gateway_stopped" not in _tail(log, 200):
-        raise AssertionError(f"the gateway did not stop cleanly ({process.returncode}):\n{_tail(log)}")
+    if process.returncode not in (0, -signal.SIGTERM) or "gateway_stopped" not in log_tail(log, 200):
+        raise AssertionError(f"the gateway did not stop cleanly ({process.returncode}):\n{log_tail(log, 40)}")

@@ -17,8 +17,8 @@ import httpx
 from tests.gateway.conftest import Gateway
 from tests.gateway.files import csv_bytes, energy_table, xlsx_bytes
 from tests.gateway.kafka_read import message_count
-from tests.processes import log_tail, service_process
 from tests.helpers import wait_for
+from tests.processes import log_tail, service_process
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

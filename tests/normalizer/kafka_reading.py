@@ -6,13 +6,11 @@ import asyncio
 import os
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.kafka.partitions import topic_partitions
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import REPO
 
 
 async def _partitions(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
@@ -49,7 +47,7 @@ async def run_module(module: str, env: Mapping[str, str], timeout: float) -> tup
         "-m",
         module,
         env={**os.environ, **env},
-        cwd=REPO_ROOT,
+        cwd=REPO,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
