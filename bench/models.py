@@ -19,6 +19,7 @@ from shared.db import create_pool
 from shared.ml import registry
 from shared.ml.bundle import JOBLIB_FILE, BundleMeta, write_bundle
 from shared.ml.export import export
+from shared.ml.publish import bundle_meta
 from shared.ml.training import train
 from shared.streams import STREAMS
 
@@ -48,21 +49,7 @@ def prepare_models(artifact_dir: Path, rows: int, seed: int = 3) -> dict[tuple[s
             X, y = data.task(task)
             result = train(task, None, X, y, seed=seed)
             onnx_bytes, _ = export(result)
-            meta = BundleMeta(
-                stream=stream.name,
-                task=task.name,
-                kind=task.kind.value,
-                algorithm=result.algorithm.value,
-                version=VERSION,
-                features=list(task.features),
-                target=task.target,
-                feature_means=result.feature_means,
-                hyperparameters=result.hyperparameters,
-                metrics=result.metrics,
-                training_window={"bench": "synthetic", "rows": rows},
-                rows=result.rows_train,
-                centers=result.centers,
-            )
+            meta = bundle_meta(stream.name, result, VERSION, {"bench": "synthetic", "rows": rows})
             relative, hashes, size = write_bundle(artifact_dir, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
             prepared[(stream.name, task.name)] = PreparedModel(meta, relative, hashes, size)
     return prepared
@@ -73,22 +60,8 @@ async def register_models(dsn: str, prepared: dict[tuple[str, str], PreparedMode
     pool = await create_pool(dsn, max_size=1)
     try:
         for model in prepared.values():
-            meta = model.meta
-            await registry.insert_model(
-                pool,
-                activate=True,
-                stream=meta.stream,
-                task=meta.task,
-                version=meta.version,
-                algorithm=meta.algorithm,
-                hyperparameters=meta.hyperparameters,
-                features=meta.features,
-                metrics=meta.metrics,
-                training_window=meta.training_window,
-                rows_trained=meta.rows,
-                bundle_dir=model.bundle_dir,
-                sha256=model.sha256,
-                size_bytes=model.size_bytes,
+            await registry.insert_bundle(
+                pool, model.meta, model.bundle_dir, model.sha256, model.size_bytes, activate=True
             )
     finally:
         await pool.close()

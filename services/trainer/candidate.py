@@ -17,7 +17,7 @@ import numpy as np
 import structlog
 
 from shared.ml import evaluate
-from shared.ml.bundle import BundleIntegrityError, BundleMeta
+from shared.ml.bundle import BundleIntegrityError
 from shared.ml.export import export
 from shared.ml.registry import ModelRecord
 from shared.ml.serving import ServingModel
@@ -98,24 +98,3 @@ def decide(candidate_score: float, active_score: float | None, *, force: bool, t
     if evaluate.not_worse(candidate_score, active_score, tolerance):
         return Decision(ACTIVATED, True, candidate_score, active_score, "not worse than the active model")
     return Decision(REJECTED, False, candidate_score, active_score, "worse than the active model")
-
-
-def bundle_meta(
-    stream: str, candidate: Candidate, version: int, training_window: dict[str, Any]
-) -> BundleMeta:
-    result = candidate.result
-    return BundleMeta(
-        stream=stream,
-        task=result.task.name,
-        kind=result.task.kind.value,
-        algorithm=result.algorithm.value,
-        version=version,
-        features=list(result.task.features),
-        target=result.task.target,
-        feature_means=result.feature_means,
-        hyperparameters=result.hyperparameters,
-        metrics=result.metrics,
-        training_window=training_window,
-        rows=result.rows_train,
-        centers=result.centers,
-    )

@@ -24,18 +24,18 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from services.trainer import metrics
-from services.trainer.candidate import Candidate, Decision, bundle_meta, build_candidate, decide, score_active
+from services.trainer.candidate import Candidate, Decision, build_candidate, decide, score_active
 from services.trainer.dataset_scan import DatasetScanError, scan_dataset
 from services.trainer.settings import TrainerSettings
 from services.trainer.window import StreamWindow, decode_entries, window_offsets
-from shared.events import ModelPublished, TrainCommand
-from shared.kafka.clients import event_message, send_all
+from shared.events import TrainCommand
 from shared.kafka.loop import DEFAULT_TRANSIENT
 from shared.ml import registry
 from shared.ml.bundle import write_bundle
 from shared.ml.dataset import task_matrix
 from shared.ml.export import OnnxMismatchError
 from shared.ml.hyperparams import HyperparameterError, resolve
+from shared.ml.publish import bundle_meta, publish_model
 from shared.ml.training import NotEnoughData, TrainingError, resolve_algorithm
 from shared.streams import StreamSpec, TaskSpec, get_stream
 from shared.topics import Topics
@@ -233,31 +233,17 @@ class Trainer:
         )
         version = await registry.next_version(self.pool, stream.name, task.name)
         training_window = {**where, "rows": usable, "trigger": request.trigger, "run_id": request.run_id}
-        meta = bundle_meta(stream.name, candidate, version, training_window)
+        meta = bundle_meta(stream.name, candidate.result, version, training_window)
         relative, hashes, size = await asyncio.to_thread(
             write_bundle, self.artifact_dir, meta, candidate.onnx_bytes, partial(joblib.dump, candidate.result.pipeline)
         )
-        record = await registry.insert_model(
-            self.pool,
-            activate=decision.activate,
-            stream=stream.name,
-            task=task.name,
-            version=version,
-            algorithm=meta.algorithm,
-            hyperparameters=meta.hyperparameters,
-            features=meta.features,
-            metrics=meta.metrics,
-            training_window=training_window,
-            rows_trained=meta.rows,
-            bundle_dir=relative,
-            sha256=hashes,
-            size_bytes=size,
-            run_id=request.run_id,
+        record = await registry.insert_bundle(
+            self.pool, meta, relative, hashes, size, activate=decision.activate, run_id=request.run_id
         )
         if decision.activate:
             # Only active models go on the compacted topic: the newest event
             # per key must stay the active model.
-            await self._publish(record, relative, hashes)
+            await publish_model(self.producer, self.topics, record)
             metrics.ACTIVE_VERSION.labels(stream.name, task.name).set(version)
         await registry.finish_run(
             self.pool,
@@ -284,18 +270,3 @@ class Trainer:
             active_score=decision.active_score,
         )
         return RunOutcome("done", record.id, version, decision)
-
-    async def _publish(self, record: registry.ModelRecord, bundle_dir: str, hashes: dict[str, str]) -> None:
-        event = ModelPublished(
-            stream=record.stream,
-            task=record.task,
-            model_id=record.id,
-            version=record.version,
-            algorithm=record.algorithm,
-            bundle_dir=bundle_dir,
-            sha256=hashes,
-            features=record.features,
-            metrics=record.metrics,
-            active=True,
-        )
-        await send_all(self.producer, [event_message(self.topics.models, event, key=f"{record.stream}/{record.task}")])

@@ -12,6 +12,8 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
+from shared.ml.bundle import BundleMeta
+
 Executor = asyncpg.Pool | asyncpg.Connection
 
 
@@ -97,6 +99,36 @@ async def insert_model(db: Executor, *, activate: bool, **fields: Any) -> ModelR
         async with db.acquire() as connection:
             return await _insert(connection)
     return await _insert(db)
+
+
+async def insert_bundle(
+    db: Executor,
+    meta: BundleMeta,
+    bundle_dir: str,
+    sha256: dict[str, str],
+    size_bytes: int,
+    *,
+    activate: bool,
+    run_id: str | None = None,
+) -> ModelRecord:
+    """The registry row of a bundle written with ``write_bundle``."""
+    return await insert_model(
+        db,
+        activate=activate,
+        stream=meta.stream,
+        task=meta.task,
+        version=meta.version,
+        algorithm=meta.algorithm,
+        hyperparameters=meta.hyperparameters,
+        features=meta.features,
+        metrics=meta.metrics,
+        training_window=meta.training_window,
+        rows_trained=meta.rows,
+        bundle_dir=bundle_dir,
+        sha256=sha256,
+        size_bytes=size_bytes,
+        run_id=run_id,
+    )
 
 
 async def get_model(db: Executor, model_id: int) -> ModelRecord | None:

@@ -18,10 +18,10 @@ from services.consumer.service import run as run_consumer
 from services.consumer.settings import ConsumerSettings
 from services.trainer.service import run as run_trainer
 from services.trainer.settings import TrainerSettings
-from shared.events import Alert, ModelPublished, Prediction, TrainCommand
+from shared.events import Alert, Prediction, TrainCommand
 from shared.kafka import make_producer
-from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
+from shared.ml.publish import publish_model
 from shared.ml.registry import ModelRecord
 from shared.streams import ENERGY, PEOPLE, PRESSURE
 from shared.topics import Topics
@@ -63,15 +63,10 @@ def _count_is(pool, expected: int, query: str, *args):
 
 
 async def _publish(kafka: str, topics: Topics, record: ModelRecord) -> None:
-    event = ModelPublished(
-        stream=record.stream, task=record.task, model_id=record.id, version=record.version,
-        algorithm=record.algorithm, bundle_dir=record.bundle_dir, sha256=record.sha256,
-        features=record.features, metrics=record.metrics, active=True,
-    )
     producer = make_producer(kafka, "test")
     await producer.start()
     try:
-        await send_all(producer, [event_message(topics.models, event, key=f"{record.stream}/{record.task}")])
+        await publish_model(producer, topics, record)
     finally:
         await producer.stop()
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import asyncpg
 import joblib
 import numpy as np
-from aiokafka import AIOKafkaProducer
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.cluster import KMeans
@@ -22,13 +21,10 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from shared.events import ModelPublished
-from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
 from shared.ml.bundle import BundleMeta, write_bundle
 from shared.ml.registry import ModelRecord
 from shared.streams import ENERGY, TaskKind
-from shared.topics import Topics
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -113,35 +109,7 @@ async def register_model(
 ) -> tuple[ModelRecord, Bundle]:
     version = await registry.next_version(pool, ENERGY.name, task_name)
     bundle = build_bundle(artifact_dir, task_name, version, seed=seed)
-    record = await registry.insert_model(
-        pool,
-        activate=activate,
-        stream=ENERGY.name,
-        task=task_name,
-        version=version,
-        algorithm=bundle.meta.algorithm,
-        features=bundle.meta.features,
-        metrics=bundle.meta.metrics,
-        training_window=bundle.meta.training_window,
-        rows_trained=bundle.meta.rows,
-        bundle_dir=bundle.bundle_dir,
-        sha256=bundle.sha256,
-        size_bytes=bundle.size,
+    record = await registry.insert_bundle(
+        pool, bundle.meta, bundle.bundle_dir, bundle.sha256, bundle.size, activate=activate
     )
     return record, bundle
-
-
-async def publish_model(producer: AIOKafkaProducer, topics: Topics, record: ModelRecord) -> None:
-    event = ModelPublished(
-        stream=record.stream,
-        task=record.task,
-        model_id=record.id,
-        version=record.version,
-        algorithm=record.algorithm,
-        bundle_dir=record.bundle_dir,
-        sha256=record.sha256,
-        features=record.features,
-        metrics=record.metrics,
-        active=record.active,
-    )
-    await send_all(producer, [event_message(topics.models, event, f"{record.stream}/{record.task}")])

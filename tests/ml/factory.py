@@ -9,9 +9,10 @@ from typing import Any
 import joblib
 
 from shared.ml import registry
-from shared.ml.bundle import BundleMeta, write_bundle
+from shared.ml.bundle import write_bundle
 from shared.ml.dataset import task_matrix
 from shared.ml.export import export
+from shared.ml.publish import bundle_meta
 from shared.ml.registry import ModelRecord
 from shared.ml.serving import ServingModel
 from shared.ml.training import TrainResult, train
@@ -29,28 +30,11 @@ def trained(stream: StreamSpec, task: str, algorithm: str | None = None, *, n: i
     return train(spec, chosen, data.X, data.y, hyperparameters if hyperparameters is not None else SMALL.get(chosen, {}), 0.2, seed)
 
 
-def meta_for(stream: StreamSpec, result: TrainResult, version: int) -> BundleMeta:
-    return BundleMeta(
-        stream=stream.name,
-        task=result.task.name,
-        kind=result.kind.value,
-        algorithm=result.algorithm.value,
-        version=version,
-        features=list(result.task.features),
-        target=result.task.target,
-        feature_means=result.feature_means,
-        hyperparameters=result.hyperparameters,
-        metrics=result.metrics,
-        rows=result.rows_train,
-        centers=result.centers,
-    )
-
-
 def serving_model(stream: StreamSpec, task: str, algorithm: str | None = None, *, version: int = 1,
                   model_id: int = 1, **kwargs: Any) -> ServingModel:
     result = trained(stream, task, algorithm, **kwargs)
     onnx_bytes, _ = export(result)
-    return ServingModel(meta_for(stream, result, version), onnx_bytes, model_id)
+    return ServingModel(bundle_meta(stream.name, result, version, {}), onnx_bytes, model_id)
 
 
 async def register(pool: Any, artifact_dir: Path, stream: StreamSpec, task: str, algorithm: str | None = None,
@@ -59,20 +43,6 @@ async def register(pool: Any, artifact_dir: Path, stream: StreamSpec, task: str,
     result = trained(stream, task, algorithm, **kwargs)
     onnx_bytes, _ = export(result)
     version = await registry.next_version(pool, stream.name, task)
-    meta = meta_for(stream, result, version)
+    meta = bundle_meta(stream.name, result, version, {})
     relative, hashes, size = write_bundle(artifact_dir, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
-    return await registry.insert_model(
-        pool,
-        activate=activate,
-        stream=stream.name,
-        task=task,
-        version=version,
-        algorithm=meta.algorithm,
-        hyperparameters=meta.hyperparameters,
-        features=meta.features,
-        metrics=meta.metrics,
-        rows_trained=meta.rows,
-        bundle_dir=relative,
-        sha256=hashes,
-        size_bytes=size,
-    )
+    return await registry.insert_bundle(pool, meta, relative, hashes, size, activate=activate)

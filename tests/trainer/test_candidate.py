@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.trainer.candidate import ACTIVATED, FORCED, REJECTED, build_candidate, bundle_meta, decide, score_active
+from services.trainer.candidate import ACTIVATED, FORCED, REJECTED, build_candidate, decide, score_active
 from shared.ml.bundle import write_bundle
 from shared.ml.dataset import task_matrix
+from shared.ml.publish import bundle_meta
 from shared.ml.registry import ModelRecord
 from shared.streams import PEOPLE
 from tests.ml.synthetic import synthetic_rows
@@ -37,7 +38,7 @@ def candidates():
 
 
 def _record(tmp_path: Path, candidate, version: int) -> ModelRecord:
-    meta = bundle_meta("people", candidate, version, {"topic": "x"})
+    meta = bundle_meta("people", candidate.result, version, {"topic": "x"})
     relative, hashes, size = write_bundle(tmp_path, meta, candidate.onnx_bytes, lambda path: path.write_bytes(b"joblib"))
     return ModelRecord(
         id=version, stream="people", task="income", version=version, algorithm=meta.algorithm, hyperparameters={},
@@ -65,7 +66,7 @@ def test_an_active_bundle_that_fails_its_check_is_not_scored(tmp_path: Path, can
 
 def test_bundle_meta_carries_what_serving_needs(candidates) -> None:
     good, _ = candidates
-    meta = bundle_meta("people", good, 4, {"topic": "features.people", "partitions": {"0": [0, 9]}})
+    meta = bundle_meta("people", good.result, 4, {"topic": "features.people", "partitions": {"0": [0, 9]}})
     assert meta.features == list(PEOPLE.task("income").features)
     assert meta.kind == "regression" and meta.version == 4 and meta.target == "income"
     assert meta.training_window["partitions"] == {"0": [0, 9]}

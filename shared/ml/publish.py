@@ -1,0 +1,53 @@
+"""From a trained model to a served one: its bundle metadata, and the
+models-topic event that tells consumers and gateways to load it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from shared.events import ModelPublished
+from shared.kafka.clients import event_message, send_all
+from shared.ml.bundle import BundleMeta
+from shared.ml.registry import ModelRecord
+from shared.ml.training import TrainResult
+from shared.topics import Topics
+
+
+def bundle_meta(stream: str, result: TrainResult, version: int, training_window: dict[str, Any]) -> BundleMeta:
+    return BundleMeta(
+        stream=stream,
+        task=result.task.name,
+        kind=result.task.kind.value,
+        algorithm=result.algorithm.value,
+        version=version,
+        features=list(result.task.features),
+        target=result.task.target,
+        feature_means=result.feature_means,
+        hyperparameters=result.hyperparameters,
+        metrics=result.metrics,
+        training_window=training_window,
+        rows=result.rows_train,
+        centers=result.centers,
+    )
+
+
+def model_event(record: ModelRecord) -> ModelPublished:
+    return ModelPublished(
+        stream=record.stream,
+        task=record.task,
+        model_id=record.id,
+        version=record.version,
+        algorithm=record.algorithm,
+        bundle_dir=record.bundle_dir,
+        sha256=record.sha256,
+        features=record.features,
+        metrics=record.metrics,
+        active=record.active,
+    )
+
+
+async def publish_model(producer: AIOKafkaProducer, topics: Topics, record: ModelRecord) -> None:
+    """The record on the compacted models topic, keyed ``<stream>/<task>``."""
+    await send_all(producer, [event_message(topics.models, model_event(record), f"{record.stream}/{record.task}")])
