@@ -76,16 +76,6 @@ def upper_handler(out_topic: str) -> Callable:
     return handle
 
 
-async def run_until(loop: BatchLoop, condition: Callable[[], bool], timeout: float = 30) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(loop.run(stop))
-    try:
-        await wait_for(lambda: condition() or task.done(), timeout, message="loop made no progress")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)  # also re-raises anything the loop raised
-
-
 async def committed(consumer: AIOKafkaConsumer, topic: str) -> int:
     total = 0
     for partition in consumer.partitions_for_topic(topic) or ():
@@ -93,31 +83,41 @@ async def committed(consumer: AIOKafkaConsumer, topic: str) -> int:
     return total
 
 
+async def handle_until_committed(
+    bootstrap: str, producer: AIOKafkaProducer, handler: Callable, topics: Topics, group: str, count: int
+) -> None:
+    """Run a BatchLoop on ``topics.raw("energy")`` until ``count`` offsets are
+    committed, then stop it cleanly (a crash of the loop fails the test)."""
+    source = topics.raw("energy")
+    consumer = make_consumer(bootstrap, group, [source], "test")
+    await consumer.start()
+    try:
+        loop = BatchLoop(consumer, producer, handler, service="test", deadletter_topic=topics.deadletter)
+
+        async def all_committed() -> bool:
+            return await committed(consumer, source) == count
+
+        await run_loop_until(loop, all_committed, message=f"{count} offsets committed")
+    finally:
+        await consumer.stop()
+
+
+async def run_loop_until(loop: BatchLoop, condition: Callable, message: str, timeout: float = 30) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await wait_for(condition, timeout, message=message)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)  # also re-raises anything the loop raised
+
+
 async def test_round_trip_produce_consume_commit(
     kafka_bootstrap: str, topics: Topics, producer: AIOKafkaProducer, unique_name: Callable[..., str]
 ) -> None:
     source, sink = topics.raw("energy"), topics.features("energy")
     await produce(producer, source, [orjson.dumps({"name": f"n{i}"}) for i in range(20)])
-    consumer = make_consumer(kafka_bootstrap, unique_name("g"), [source], "test")
-    await consumer.start()
-    try:
-        loop = BatchLoop(consumer, producer, upper_handler(sink), service="test", deadletter_topic=topics.deadletter)
-        handled = 0
-
-        async def count_committed() -> bool:
-            nonlocal handled
-            handled = await committed(consumer, source)
-            return handled == 20
-
-        stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop))
-        try:
-            await wait_for(count_committed, 30, message="20 offsets committed")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
-    finally:
-        await consumer.stop()
+    await handle_until_committed(kafka_bootstrap, producer, upper_handler(sink), topics, unique_name("g"), 20)
     outputs = await drain(kafka_bootstrap, sink, 20)
     assert sorted(orjson.loads(r.value)["name"] for r in outputs) == sorted(f"N{i}" for i in range(20))
 
@@ -127,19 +127,7 @@ async def test_poison_message_is_dead_lettered_and_the_next_one_handled(
 ) -> None:
     source, sink = topics.raw("energy"), topics.features("energy")
     await produce(producer, source, [orjson.dumps({"name": "before"}), b"{not json", orjson.dumps({"name": "after"})])
-    consumer = make_consumer(kafka_bootstrap, unique_name("g"), [source], "test")
-    await consumer.start()
-    try:
-        loop = BatchLoop(consumer, producer, upper_handler(sink), service="test", deadletter_topic=topics.deadletter)
-        stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop))
-        try:
-            await wait_for(lambda: _eq(committed(consumer, source), 3), 30, message="all 3 offsets committed")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
-    finally:
-        await consumer.stop()
+    await handle_until_committed(kafka_bootstrap, producer, upper_handler(sink), topics, unique_name("g"), 3)
     dead = await drain(kafka_bootstrap, topics.deadletter, 1)
     assert len(dead) == 1 and dead[0].value == b"{not json"
     headers = read_headers(dead[0].headers)
@@ -151,10 +139,6 @@ async def test_poison_message_is_dead_lettered_and_the_next_one_handled(
     assert names == ["BEFORE", "AFTER"]
 
 
-async def _eq(value: object, expected: int) -> bool:
-    return (await value) == expected  # type: ignore[misc]
-
-
 async def test_handler_exception_isolates_the_poison_record(
     kafka_bootstrap: str, topics: Topics, producer: AIOKafkaProducer, unique_name: Callable[..., str]
 ) -> None:
@@ -162,19 +146,7 @@ async def test_handler_exception_isolates_the_poison_record(
     source, sink = topics.raw("energy"), topics.features("energy")
     # {"name": 5} makes the handler raise AttributeError on .upper().
     await produce(producer, source, [orjson.dumps({"name": "a"}), orjson.dumps({"name": 5}), orjson.dumps({"name": "b"})])
-    consumer = make_consumer(kafka_bootstrap, unique_name("g"), [source], "test")
-    await consumer.start()
-    try:
-        loop = BatchLoop(consumer, producer, upper_handler(sink), service="test", deadletter_topic=topics.deadletter)
-        stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop))
-        try:
-            await wait_for(lambda: _eq(committed(consumer, source), 3), 30, message="all 3 offsets committed")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
-    finally:
-        await consumer.stop()
+    await handle_until_committed(kafka_bootstrap, producer, upper_handler(sink), topics, unique_name("g"), 3)
     dead = await drain(kafka_bootstrap, topics.deadletter, 1)
     assert "AttributeError" in read_headers(dead[0].headers)[ERROR]
     names = sorted(orjson.loads(r.value)["name"] for r in await drain(kafka_bootstrap, sink, 2))
@@ -218,7 +190,7 @@ async def test_batch_is_redelivered_when_the_consumer_stops_before_committing(
     await second.start()
     try:
         loop = BatchLoop(second, producer, recording_handler, service="test", deadletter_topic=topics.deadletter)
-        await run_until(loop, lambda: len(seen_again) >= 10)
+        await run_loop_until(loop, lambda: len(seen_again) >= 10, message="10 records seen again")
     finally:
         await second.stop()
     assert set(seen_first) <= set(seen_again), "uncommitted records were not redelivered"
@@ -242,19 +214,7 @@ async def test_effects_complete_before_commit_and_a_failing_one_is_isolated(
     async def handler(records: list[ConsumerRecord]) -> HandlerResult:
         return HandlerResult(effects=[write([orjson.loads(r.value)["n"] for r in records])])
 
-    consumer = make_consumer(kafka_bootstrap, unique_name("g"), [source], "test")
-    await consumer.start()
-    try:
-        loop = BatchLoop(consumer, producer, handler, service="test", deadletter_topic=topics.deadletter)
-        stop = asyncio.Event()
-        task = asyncio.create_task(loop.run(stop))
-        try:
-            await wait_for(lambda: _eq(committed(consumer, source), 6), 30, message="all 6 offsets committed")
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, 15)
-    finally:
-        await consumer.stop()
+    await handle_until_committed(kafka_bootstrap, producer, handler, topics, unique_name("g"), 6)
     assert sorted(set(written)) == [0, 1, 2, 4, 5]
     dead = await drain(kafka_bootstrap, topics.deadletter, 1)
     assert orjson.loads(dead[0].value) == {"n": 3}
