@@ -18,15 +18,6 @@ MEMORY_LIMIT_MB = 300.0
 SERVICES = ("generator", "normalizer", "consumer", "gateway", "trainer")
 
 
-def _get(data: dict[str, Any], path: str) -> Any:
-    value: Any = data
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
 def _service_of(process: str) -> str | None:
     base = process.split("-")[0]
     return base if base in SERVICES else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -127,11 +127,3 @@ class Alert(Event):
     model_version: int
     reading_at: datetime | None = None
 
-
-E = TypeVar("E", bound=Event)
-
-
-def parse_event(model: type[E], payload: bytes | dict[str, Any]) -> E:
-    if isinstance(payload, dict):
-        return model.model_validate(payload)
-    return model.model_validate_json(payload)

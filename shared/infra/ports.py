@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 HOST = "127.0.0.1"
 
@@ -26,12 +25,3 @@ def port_open(port: int, host: str = HOST) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for_port(port: int, deadline: float, host: str = HOST) -> bool:
-    """Poll until host:port accepts connections or time.monotonic() passes deadline."""
-    while time.monotonic() < deadline:
-        if port_open(port, host):
-            return True
-        time.sleep(0.1)
-    return False

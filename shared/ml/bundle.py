@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 ONNX_FILE = "model.onnx"
 META_FILE = "meta.json"
 JOBLIB_FILE = "model.joblib"
-SERVED_FILES = (ONNX_FILE, META_FILE)
 
 
 class BundleMeta(BaseModel):
@@ -133,12 +132,6 @@ def verified_bytes(artifact_dir: Path, bundle_dir: str, name: str, expected_sha2
             f"{bundle_dir}/{name}: sha256 {actual[:12]}... does not match the registry's {expected[:12]}..."
         )
     return content
-
-
-def verified_path(artifact_dir: Path, bundle_dir: str, name: str, expected_sha256: dict[str, str]) -> Path:
-    """A bundle file's path after checking its hash (for streaming a download)."""
-    verified_bytes(artifact_dir, bundle_dir, name, expected_sha256)
-    return _bundle_path(artifact_dir, bundle_dir, name)
 
 
 def read_verified_bundle(

@@ -76,10 +76,6 @@ class TrainResult:
     def kind(self) -> TaskKind:
         return self.task.kind
 
-    @property
-    def primary_metric(self) -> str:
-        return evaluate.PRIMARY_METRIC[self.task.kind]
-
 
 def resolve_algorithm(task: TaskSpec, algorithm: str | Algorithm | None) -> Algorithm:
     """The algorithm to train ``task`` with (its default when None)."""
