@@ -10,12 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
 
 from bench.plan import Plan
 from shared.db import apply_migrations, create_pool
+from shared.db.databases import fresh_database
 
 
 @dataclass(frozen=True)
@@ -51,10 +49,6 @@ def servers() -> Iterator[Servers]:
         yield Servers(kafka, dsn, kafka_text, pg_text)
 
 
-def with_database(dsn: str, name: str) -> str:
-    return urlunsplit(urlsplit(dsn)._replace(path=f"/{name}"))
-
-
 @dataclass
 class Bench:
     servers: Servers
@@ -84,24 +78,11 @@ class Bench:
     @asynccontextmanager
     async def database(self, phase: str) -> AsyncIterator[str]:
         """A fresh database with the schema applied, dropped afterwards."""
-        name = f"bench_{phase}_{uuid.uuid4().hex[:8]}".lower().replace("-", "_")
-        admin = await asyncpg.connect(self.servers.postgres_dsn)
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
-        dsn = with_database(self.servers.postgres_dsn, name)
-        try:
+        async with fresh_database(self.servers.postgres_dsn, f"bench_{phase}_{uuid.uuid4().hex[:8]}") as dsn:
             pool = await create_pool(dsn, max_size=1)
             try:
                 await apply_migrations(pool)
             finally:
                 await pool.close()
             yield dsn
-        finally:
-            admin = await asyncpg.connect(self.servers.postgres_dsn)
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
 

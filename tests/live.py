@@ -18,11 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from shared.db import apply_migrations, create_pool
+from shared.db.databases import fresh_database
 from shared.events import Event
 from shared.kafka.admin import ensure_topics
 from shared.kafka.partitions import assign_from_start, topic_partitions
 from shared.topics import Topics
-from tests.db import fresh_database
 
 
 @dataclass

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-import asyncpg
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,9 +25,9 @@ from deploy.dashboards import dashboard_files, label_names, metric_names, panel_
 from deploy.local import RunningStack, running_stack
 from deploy.plan import GATEWAY, StackOptions, pick_ports, read_procfile
 from deploy.supervisor import Supervisor
+from shared.db.databases import create_database, drop_database
 from shared.infra._common import run_coroutine
 from shared.infra.ports import free_port
-from tests.db import with_database
 from tests.deploy.debian import ensure_program
 from tests.deploy.introspect import settings_class
 from tests.helpers import wait_for
@@ -116,23 +115,6 @@ async def wait_or_explain(
         raise AssertionError(f"{error}\n{explain()}") from None
 
 
-async def _create_database(server_dsn: str, name: str) -> str:
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return with_database(server_dsn, name)
-
-
-async def _drop_database(server_dsn: str, name: str) -> None:
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     return ensure_program("prometheus", "prometheus")
@@ -144,7 +126,7 @@ def stack(
 ) -> Iterator[Stack]:
     suffix = uuid.uuid4().hex[:8]
     database = f"fluxo_stack_{suffix}"
-    dsn = run_coroutine(_create_database(postgres_dsn, database))
+    dsn = run_coroutine(create_database(postgres_dsn, database))
     workdir = tmp_path_factory.mktemp("stack")
     log_path = workdir / "services.log"
     workers = [name for name in read_procfile() if name != GATEWAY]
@@ -166,7 +148,7 @@ def stack(
             ) as running:
                 yield Stack(running, log_path)
     finally:
-        run_coroutine(_drop_database(postgres_dsn, database))
+        run_coroutine(drop_database(postgres_dsn, database))
 
 
 async def query(client: httpx.AsyncClient, prometheus: str, expr: str) -> list[dict]:

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
+from shared.db.databases import fresh_database
 from shared.ml.publish import publish_model
 from shared.ml.registry import ModelRecord
-from tests.db import fresh_database
 from tests.gateway.bundles import Bundle, register_model
 from tests.helpers import wait_for
 

@@ -15,12 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from shared.db import apply_migrations, create_pool
+from shared.db.databases import create_database, drop_database
 from shared.infra.ports import free_port
-from tests.db import with_database
 from tests.gateway.bundles import register_model
 from tests.processes import REPO, log_tail
 
@@ -34,23 +33,15 @@ class RunningGateway:
     log: Path
 
 
-async def _admin(server_dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(server_dsn)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @contextmanager
 def sync_database(server_dsn: str, prefix: str) -> Iterator[str]:
     """A fresh database for a test module (created and dropped outside any event loop)."""
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
+    dsn = asyncio.run(create_database(server_dsn, name))
     try:
-        yield with_database(server_dsn, name)
+        yield dsn
     finally:
-        asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(server_dsn, name))
 
 
 def register_energy_models(database_url: str, artifact_dir: Path) -> None:

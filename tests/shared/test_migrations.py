@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from shared.db import apply_migrations, create_pool
+from shared.db.databases import fresh_database
 from shared.db.migrations import MIGRATIONS_DIR, discover
-from tests.db import fresh_database
 
 pytestmark = pytest.mark.asyncio
 
