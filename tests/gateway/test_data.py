@@ -76,3 +76,12 @@ async def test_alerts_and_sensors(gateway: Gateway) -> None:
     assert [s["sensor_id"] for s in only] == ["S-01"]
     by_place = (await gateway.client.get("/sensors", params={"neighbourhood": "Vila Nova"})).json()
     assert [s["sensor_id"] for s in by_place] == ["S-02"]
+
+
+async def test_control_characters_in_a_filter_are_a_422_naming_it(gateway: Gateway) -> None:
+    # PostgreSQL text cannot hold NUL; the schema fuzz once turned this into a 500.
+    for path, params in (("/predictions", {"task": "ca\x00rbon"}), ("/alerts", {"stream": "press\x01ure"}),
+                         ("/sensors", {"neighbourhood": "Centro\x00"}), ("/models", {"task": "x\x00"})):
+        response = await gateway.client.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+        assert next(iter(params)) in response.text

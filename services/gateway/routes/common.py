@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any
 
 import orjson
+from fastapi import Query
 
 from services.gateway.errors import ApiError, invalid
 from services.gateway.features import RequestSchema
@@ -71,3 +72,13 @@ def decode_json(body: bytes) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise invalid("body", f"invalid JSON ({error})") from None
+
+
+# PostgreSQL text cannot hold NUL, and no stream, task or place name has a
+# control character: such a filter is a 422 naming the parameter, never a 500.
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+
+def text_filter(max_length: int, **kwargs: Any) -> Any:
+    """An optional free-text query filter that reaches SQL."""
+    return Query(None, max_length=max_length, pattern=_PRINTABLE, **kwargs)

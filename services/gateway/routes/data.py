@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query
 
 from services.gateway import queries
-from services.gateway.routes.common import stream_named, task_named
+from services.gateway.routes.common import stream_named, task_named, text_filter
 from services.gateway.schemas import ERROR_RESPONSES, AlertOut, PredictionOut, SensorOut
 from services.gateway.state import GatewayState, get_state
 
@@ -20,8 +20,8 @@ _LIMIT = Query(100, ge=1, le=1000)
 @router.get("/predictions", summary="Latest predictions, newest first", response_model=list[PredictionOut],
             responses=ERROR_RESPONSES)
 async def predictions(
-    stream: str | None = Query(None, max_length=64, examples=["energy"]),
-    task: str | None = Query(None, max_length=64, examples=["carbon"]),
+    stream: str | None = text_filter(64, examples=["energy"]),
+    task: str | None = text_filter(64, examples=["carbon"]),
     since: datetime | None = _SINCE,
     limit: int = _LIMIT,
     state: GatewayState = Depends(get_state),
@@ -37,7 +37,7 @@ async def predictions(
 @router.get("/alerts", summary="Latest alerts, newest first", response_model=list[AlertOut],
             responses=ERROR_RESPONSES)
 async def alerts(
-    stream: str | None = Query(None, max_length=64, examples=["pressure"]),
+    stream: str | None = text_filter(64, examples=["pressure"]),
     since: datetime | None = _SINCE,
     limit: int = _LIMIT,
     state: GatewayState = Depends(get_state),
@@ -51,7 +51,7 @@ async def alerts(
 @router.get("/sensors", summary="Every pressure sensor: latest hourly mean, 30-day deviation, alert state",
             response_model=list[SensorOut])
 async def sensors(
-    neighbourhood: str | None = Query(None, max_length=128),
+    neighbourhood: str | None = text_filter(128),
     alert_only: bool = Query(False, description="Only sensors whose latest reading was abnormal."),
     limit: int = Query(1000, ge=1, le=10000),
     state: GatewayState = Depends(get_state),

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from services.gateway.auth import require_api_key
 from services.gateway.errors import ApiError
-from services.gateway.routes.common import stream_named, task_named
+from services.gateway.routes.common import stream_named, task_named, text_filter
 from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, ModelOut
 from services.gateway.state import GatewayState, get_state
 from shared.ml import registry
@@ -41,8 +41,8 @@ async def _record(state: GatewayState, model_id: int) -> ModelRecord:
 @router.get("/models", summary="Models in the registry, newest first", response_model=list[ModelOut],
             responses=ERROR_RESPONSES)
 async def list_models(
-    stream: str | None = Query(None, max_length=64, examples=["energy"]),
-    task: str | None = Query(None, max_length=64, examples=["carbon"]),
+    stream: str | None = text_filter(64, examples=["energy"]),
+    task: str | None = text_filter(64, examples=["carbon"]),
     limit: int = Query(100, ge=1, le=1000),
     state: GatewayState = Depends(get_state),
 ) -> list[ModelOut]:
