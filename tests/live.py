@@ -66,13 +66,15 @@ async def produce(bootstrap: str, topic: str, events: list[Event], keys: list[st
 
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 20.0) -> list[ConsumerRecord]:
-    """Every message on ``topic`` up to its current end."""
+    """Every message on ``topic`` up to its current end (none if it does not exist yet)."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     records: list[ConsumerRecord] = []
     try:
+        if topic not in await consumer.topics():
+            return records  # not created yet: nothing on it
         partitions = await topic_partitions(consumer, [topic])
         await assign_from_start(consumer, partitions)
         ends = await consumer.end_offsets(partitions)

@@ -16,7 +16,9 @@ from services.generator.service import _drift_later
 from shared.events import RawEvent
 from shared.topics import Topics
 from tests.helpers import wait_for
-from tests.normalizer.kafka_reading import REPO_ROOT, read_topic, run_module
+from tests.live import read_all
+from tests.normalizer.kafka_reading import run_module
+from tests.processes import REPO
 
 
 async def test_runs_until_sigterm_and_sigusr1_toggles_drift(kafka_bootstrap: str, unique_name: Callable[..., str]) -> None:
@@ -26,7 +28,7 @@ async def test_runs_until_sigterm_and_sigusr1_toggles_drift(kafka_bootstrap: str
         sys.executable,
         "-m",
         "services.generator",
-        cwd=REPO_ROOT,
+        cwd=REPO,
         env={
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -41,7 +43,7 @@ async def test_runs_until_sigterm_and_sigusr1_toggles_drift(kafka_bootstrap: str
     )
     try:
         async def incomes(at_least: int) -> list[float] | None:
-            records = await read_topic(kafka_bootstrap, topic)
+            records = await read_all(kafka_bootstrap, topic)
             values = [RawEvent.model_validate_json(r.value).data["income"] for r in records]
             return values if len(values) >= at_least else None
 
@@ -87,7 +89,7 @@ async def test_replays_a_csv_file_and_exits(kafka_bootstrap: str, unique_name: C
         timeout=60,
     )
     assert code == 0, stderr
-    records = await read_topic(kafka_bootstrap, Topics(prefix).raw("energy"))
+    records = await read_all(kafka_bootstrap, Topics(prefix).raw("energy"))
     events = sorted((RawEvent.model_validate_json(r.value) for r in records), key=lambda e: e.key)
     assert [(e.key, e.source) for e in events] == [("Chad", "replay"), ("Norway", "replay"), ("Poland", "replay")]
     assert events[1].data == {
@@ -99,7 +101,7 @@ async def test_replays_a_csv_file_and_exits(kafka_bootstrap: str, unique_name: C
     }
     assert events[0].data == {"country": "Chad", "year": 2019}
     # Nothing else was generated.
-    assert await read_topic(kafka_bootstrap, Topics(prefix).raw("people")) == []
+    assert await read_all(kafka_bootstrap, Topics(prefix).raw("people")) == []
 
 
 async def test_bad_configuration_exits_with_the_variable_named() -> None:
