@@ -49,19 +49,37 @@ class RawEvent(Event):
 
 
 class FeaturesEvent(Event):
-    """A validated record with its model inputs, ready to train on and score."""
+    """A validated record with its model inputs, ready to train on and score.
+
+    ``features`` holds every numeric column the record has (fields, time
+    parts, derived and rolling values; absent optional ones are missing
+    keys), ``categories`` its category fields' values, ``scaled`` the
+    stream's scaled features (the online scaler's view).
+    """
 
     key: str
     features: dict[str, float]
+    categories: dict[str, str] = Field(default_factory=dict)
     scaled: dict[str, float]
     scaler_version: int
     # True target values when the record carries them (for training and for
-    # prediction-versus-actual); absent targets are simply missing keys.
-    targets: dict[str, float] = Field(default_factory=dict)
+    # prediction-versus-actual): numbers, or class labels as text; absent
+    # targets are simply missing keys (a label may come later).
+    targets: dict[str, float | str] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
     source: str = "generator"
     dataset_id: str | None = None
     raw_produced_at: datetime | None = None
+
+
+class StreamDeclared(Event):
+    """A stream's declaration in force (``stream`` is its name); keyed by the
+    name on the compacted streams topic, so the newest event per stream is
+    its current version. ``archived`` streams are neither trained nor scored."""
+
+    version: int = Field(ge=1)
+    status: Literal["active", "archived"] = "active"
+    declaration: dict[str, Any]
 
 
 class ScalerSnapshot(Event):

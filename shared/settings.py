@@ -8,13 +8,14 @@ message that names the environment variable at fault.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.streams import STREAMS
+from shared.streams.declaration import STREAM_NAME
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -93,22 +94,20 @@ def _split_streams(value: object) -> object:
     return value
 
 
-def _known_streams(value: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [name for name in value if name not in STREAMS]
-    if unknown:
-        raise ValueError(f"unknown streams {unknown} (streams: {', '.join(STREAMS)})")
+def _stream_names(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [name for name in value if not re.match(STREAM_NAME, name)]
+    if bad:
+        raise ValueError(f"not stream names: {bad} (lower-case letters, digits and '_')")
     return tuple(dict.fromkeys(value))
 
 
-def _at_least_one(value: tuple[str, ...]) -> tuple[str, ...]:
-    if not value:
-        raise ValueError("name at least one stream")
-    return value
-
-
 # A comma-separated list of stream names in one environment variable
-# (``energy,pressure``): split, checked against the declarations, de-duplicated.
-StreamNames = Annotated[
-    tuple[str, ...], NoDecode, BeforeValidator(_split_streams), AfterValidator(_known_streams)
-]
-NonEmptyStreamNames = Annotated[StreamNames, AfterValidator(_at_least_one)]
+# (``energy,pressure``): split, checked, de-duplicated. Streams are declared
+# while Fluxo runs, so a name is not checked against the declarations here;
+# an empty list means every stream, including those registered later.
+StreamNames = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_streams), AfterValidator(_stream_names)]
+
+
+def serves(selected: tuple[str, ...], stream: str) -> bool:
+    """Whether a service configured with ``selected`` streams works on ``stream``."""
+    return not selected or stream in selected

@@ -8,6 +8,7 @@ share one broker. No other module spells a topic name.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from shared.events import (
@@ -18,9 +19,9 @@ from shared.events import (
     Prediction,
     RawEvent,
     ScalerSnapshot,
+    StreamDeclared,
     TrainCommand,
 )
-from shared.streams import STREAMS
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,11 @@ ALERTS = TopicSpec("alerts", Alert)
 # Dead letters are the original bytes, whatever they were; the origin and
 # the reason travel in headers (see shared.kafka.deadletter).
 DEADLETTER = TopicSpec("deadletter", None)
+# Stream declarations, newest version per stream (see shared.streams.catalog).
+STREAMS = TopicSpec("streams", StreamDeclared, compacted=True, partitions=1)
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS, SCALERS, MODELS, COMMANDS, ALERTS, DEADLETTER)
+PER_STREAM: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS)
+SHARED: tuple[TopicSpec, ...] = (STREAMS, SCALERS, MODELS, COMMANDS, ALERTS, DEADLETTER)
 
 
 @dataclass(frozen=True)
@@ -86,19 +90,21 @@ class Topics:
     def deadletter(self) -> str:
         return self.name(DEADLETTER)
 
+    @property
+    def streams(self) -> str:
+        return self.name(STREAMS)
+
     def stream_of(self, topic: str) -> str:
         """The stream a per-stream topic belongs to (``raw.energy`` -> ``energy``)."""
-        stream = topic.rsplit(".", 1)[-1]
-        if stream not in STREAMS:
-            raise ValueError(f"topic {topic!r} belongs to no known stream")
-        return stream
+        return topic.rsplit(".", 1)[-1]
 
-    def all(self) -> list[tuple[str, TopicSpec]]:
-        """Every concrete topic of a deployment, for the topic-init job and tests."""
-        names: list[tuple[str, TopicSpec]] = []
-        for spec in ALL_TOPICS:
-            if spec.per_stream:
-                names.extend((self.name(spec, stream), spec) for stream in STREAMS)
-            else:
-                names.append((self.name(spec), spec))
+    def of_stream(self, stream: str) -> list[tuple[str, TopicSpec]]:
+        """The topics one stream needs (created when it is registered)."""
+        return [(self.name(spec, stream), spec) for spec in PER_STREAM]
+
+    def all(self, streams: Iterable[str] = ()) -> list[tuple[str, TopicSpec]]:
+        """The shared topics and those of ``streams``, for the topic-init job and tests."""
+        names = [(self.name(spec), spec) for spec in SHARED]
+        for stream in streams:
+            names.extend(self.of_stream(stream))
         return names

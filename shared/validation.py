@@ -9,6 +9,7 @@ Each rejected row gets the first reason found, naming the field.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,8 @@ import numpy as np
 from shared.streams import FieldSpec, FieldType, StreamSpec
 
 _MISSING = object()
+# PostgreSQL text cannot hold NUL, and no name or label needs a control character.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 @dataclass
@@ -139,32 +142,52 @@ def _parse_bool(value: Any) -> bool | str:
     return f"expected true or false, got {str(value)[:40]!r}"
 
 
+def _text(spec: FieldSpec, value: Any) -> str | None:
+    """The cleaned text of a str or category value, or None with the reason set aside."""
+    text = value.strip()
+    if not text or len(text) > spec.max_length or _CONTROL.search(text):
+        return None
+    if spec.type is FieldType.CATEGORY and not spec.open and text not in spec.category_set:
+        return None
+    return text
+
+
+def _text_problem(spec: FieldSpec, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"expected a string, got {type(value).__name__}"
+    text = str(value).strip()
+    if not text:
+        return "empty string"
+    if len(text) > spec.max_length:
+        return f"longer than {spec.max_length} characters"
+    if _CONTROL.search(text):
+        return "contains a control character"
+    shown = ", ".join(repr(c) for c in (spec.categories or ())[:10])
+    more = ", ..." if len(spec.categories or ()) > 10 else ""
+    return f"{text[:40]!r} is not one of the categories ({shown}{more})"
+
+
 def _object_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]) -> list[Any]:
     column: list[Any] = [None] * len(values)
-    strings, limit = spec.type is FieldType.STR, spec.max_length
+    textual = spec.type in (FieldType.STR, FieldType.CATEGORY)
     for i, value in enumerate(values):
-        if strings and type(value) is str:
+        if textual and type(value) is str:
             # The common case, cheaply; anything else takes the checks below.
-            text = value.strip()
-            if text and len(text) <= limit:
+            text = _text(spec, value)
+            if text is not None:
                 column[i] = text
                 continue
         if value is _MISSING or value is None or (isinstance(value, float) and math.isnan(value)):
             if spec.required and reasons[i] is None:
                 reasons[i] = f"{spec.name}: missing"
             continue
-        if spec.type is FieldType.STR:
-            if isinstance(value, bool) or not isinstance(value, str | int):
-                converted: Any = f"expected a string, got {type(value).__name__}"
-            else:
-                text = str(value).strip()
-                if not text:
-                    converted = "empty string"
-                elif len(text) > spec.max_length:
-                    converted = f"longer than {spec.max_length} characters"
-                else:
+        if textual:
+            if isinstance(value, int) and not isinstance(value, bool):
+                text = _text(spec, str(value))
+                if text is not None:
                     column[i] = text
                     continue
+            converted: Any = _text_problem(spec, value)
         elif spec.type is FieldType.DATETIME:
             converted = _parse_datetime(value)
         else:

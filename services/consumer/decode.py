@@ -15,7 +15,8 @@ import orjson
 from aiokafka.structs import ConsumerRecord
 
 from shared.kafka.messages import Rejected
-from shared.streams import StreamSpec, get_stream
+from shared.streams import StreamSpec
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 
@@ -42,6 +43,9 @@ def _problem(event: Any) -> str | None:
         return "event_id: missing or not a string of 1 to 64 characters"
     if not isinstance(event.get("features"), dict):
         return "features: missing or not an object"
+    categories = event.get("categories")
+    if categories is not None and not isinstance(categories, dict):
+        return "categories: not an object"
     targets = event.get("targets")
     if targets is not None and not isinstance(targets, dict):
         return "targets: not an object"
@@ -51,14 +55,20 @@ def _problem(event: Any) -> str | None:
     return None
 
 
-def decode_batch(topics: Topics, records: list[ConsumerRecord]) -> tuple[dict[str, StreamBatch], list[Rejected]]:
+def decode_batch(
+    topics: Topics, catalog: Catalog, records: list[ConsumerRecord]
+) -> tuple[dict[str, StreamBatch], list[Rejected]]:
     batches: dict[str, StreamBatch] = {}
     rejected: list[Rejected] = []
-    streams: dict[str, StreamSpec] = {}
+    streams: dict[str, StreamSpec | None] = {}
     for record in records:
-        stream = streams.get(record.topic)
+        if record.topic not in streams:
+            name = topics.stream_of(record.topic)
+            streams[record.topic] = catalog.get(name) if name in catalog else None
+        stream = streams[record.topic]
         if stream is None:
-            stream = streams[record.topic] = get_stream(topics.stream_of(record.topic))
+            rejected.append(Rejected(record, f"topic {record.topic!r} is the features topic of no active stream"))
+            continue
         try:
             event = orjson.loads(record.value or b"")
         except orjson.JSONDecodeError as error:

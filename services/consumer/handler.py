@@ -13,24 +13,23 @@ from aiokafka.structs import ConsumerRecord
 
 from services.consumer import metrics
 from services.consumer.decode import decode_batch
-from services.consumer.models import ActiveModels
 from services.consumer.outputs import (
     alert_messages,
     alert_rows,
-    classification_result,
-    has_sensor_state,
+    alerting_result,
+    entity_state_rows,
     now_iso,
     parse_times,
     prediction_messages,
     prediction_rows,
-    sensor_state_rows,
     source_times,
 )
 from services.consumer.rolling import RollingErrors, metric_name
 from services.consumer.scoring import TaskScores, score_batch
 from services.consumer.store import write_batch
-from shared.kafka.messages import HandlerResult, Outgoing, Rejected
-from shared.streams import get_stream
+from shared.kafka.messages import HandlerResult, Outgoing
+from shared.ml.served import ServedModels
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -50,52 +49,51 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class ScoringHandler:
-    def __init__(self, topics: Topics, models: ActiveModels, pool: asyncpg.Pool, rolling: RollingErrors) -> None:
+    def __init__(self, topics: Topics, catalog: Catalog, models: ServedModels, pool: asyncpg.Pool,
+                 rolling: RollingErrors) -> None:
         self.topics = topics
+        self.catalog = catalog
         self.models = models
         self.pool = pool
         self.rolling = rolling
         models.on_swap.append(self._forget_old_versions)
 
     async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
-        batches, rejected = decode_batch(self.topics, records)
+        batches, rejected = decode_batch(self.topics, self.catalog, records)
         models = self.models.snapshot()
         produced_at = now_iso()
         rows: list[tuple] = []
         alerts: list[tuple] = []
-        sensors: list[tuple] = []
+        entities: list[tuple] = []
         outputs: list[Outgoing] = []
         scored: list[tuple[str, list[TaskScores]]] = []
         for name, batch in batches.items():
-            kept, results, reasons = score_batch(batch, models)
-            rejected.extend(Rejected(batch.records[i], reason) for i, reason in reasons.items())
-            if not len(kept):
-                continue
-            times = source_times(kept)
+            results = score_batch(batch, models)
+            times = source_times(batch)
             produced = parse_times(times)
             topic = self.topics.predictions(name)
             for result in results:
-                task_rows = prediction_rows(kept, result, produced)
+                task_rows = prediction_rows(batch, result, produced)
                 rows.extend(task_rows)
-                outputs.extend(prediction_messages(topic, task_rows, times, produced_at))
-                task_alerts = alert_rows(kept, result)
+                task_times = [times[i] for i in result.rows.tolist()]
+                outputs.extend(prediction_messages(topic, task_rows, task_times, produced_at))
+                task_alerts = alert_rows(batch, result)
                 alerts.extend(task_alerts)
                 for alert in task_alerts:
-                    metrics.count_alert(name, alert[3])  # (event_id, stream, sensor_id, neighbourhood, ...)
+                    metrics.count_alert(name, alert[4])  # (event_id, stream, task, key, area, ...)
                 outputs.extend(alert_messages(self.topics.alerts, task_alerts, produced_at))
-            if has_sensor_state(kept.stream):
-                sensors.extend(sensor_state_rows(kept, classification_result(results)))
+            entities.extend(entity_state_rows(batch, alerting_result(results)))
             scored.append((name, results))
         self._observe(scored)
         # The rows are written while the loop sends the outputs; it commits
         # the offsets only once both are done.
-        return HandlerResult(outputs=outputs, rejected=rejected, effects=[write_batch(self.pool, rows, alerts, sensors)])
+        return HandlerResult(outputs=outputs, rejected=rejected, effects=[write_batch(self.pool, rows, alerts, entities)])
 
     def _observe(self, scored: list[tuple[str, list[TaskScores]]]) -> None:
         for stream, results in scored:
             for result in results:
                 task = result.task
-                metrics.PREDICTIONS.labels(stream, task.name, result.status).inc(len(result.actual))
+                metrics.PREDICTIONS.labels(stream, task.name, result.status).inc(len(result.rows))
                 if result.prediction is None:
                     continue
                 metrics.SCORING_LATENCY.labels(stream, task.name).observe(result.seconds)
@@ -104,7 +102,11 @@ class ScoringHandler:
                     metrics.ROLLING_ERROR.labels(stream, task.name, str(result.model_version), metric_name(task.kind)).set(value)
 
     def _forget_old_versions(self, stream: str, task: str, version: int) -> None:
-        metric = metric_name(get_stream(stream).task(task).kind)
+        try:
+            kind = self.catalog.get(stream).task(task).kind
+        except KeyError:
+            return
+        metric = metric_name(kind)
         for _, _, old in self.rolling.forget(stream, task, version):
             try:
                 metrics.ROLLING_ERROR.remove(stream, task, str(old), metric)

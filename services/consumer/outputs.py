@@ -1,8 +1,9 @@
-"""What a scored batch becomes: prediction rows and events, alerts, sensor state.
+"""What a scored batch becomes: prediction rows and events, alerts, entity state.
 
 Rows are tuples in the column order of services.consumer.store; events are
 dicts encoded with orjson, shaped like shared.events.Prediction and Alert
-(unit tests validate them into those models).
+(unit tests validate them into those models). Which columns are a thing's
+place, area and state comes from the stream's declaration (``entity``).
 """
 
 from __future__ import annotations
@@ -18,10 +19,7 @@ from services.consumer.decode import StreamBatch
 from services.consumer.scoring import TaskScores
 from shared.events import SCHEMA_VERSION
 from shared.kafka.messages import Outgoing
-from shared.streams import FieldType, StreamSpec, TaskKind
-
-# Columns of the sensor_state table filled from features of the same name.
-SENSOR_STATE_FEATURES = ("pressure_mca", "media_hora", "media_30d", "std_30d")
+from shared.streams import FieldType, StreamSpec
 
 
 def _floats(values: np.ndarray | None, n: int) -> list[float | None]:
@@ -51,7 +49,7 @@ def parse_times(times: list[Any]) -> list[datetime | None]:
 
 def reading_field(stream: StreamSpec) -> str | None:
     """The context field holding when a reading was taken, if the stream has one."""
-    for name in stream.context_fields:
+    for name in stream.context:
         if stream.field(name).type is FieldType.DATETIME:
             return name
     return None
@@ -59,38 +57,47 @@ def reading_field(stream: StreamSpec) -> str | None:
 
 def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datetime | None]) -> list[tuple[Any, ...]]:
     """(event_id, stream, task, model_version, model_id, key, status,
-    prediction, score, actual, error, produced_at) per event; ``produced``
-    is :func:`parse_times` of the batch (parsed once for all its tasks)."""
-    n = len(batch)
+    prediction, score, actual, error, produced_at, label, actual_label) per
+    event the result covers; ``produced`` is :func:`parse_times` of the batch."""
+    rows = result.rows.tolist()
+    n = len(rows)
     stream, task = batch.stream.name, result.task.name
     predictions = _floats(result.prediction, n)
     scores = _floats(result.score, n)
     actuals = _floats(result.actual, n)
     errors = _floats(result.error, n)
-    return [
-        (
-            event["event_id"],
-            stream,
-            task,
-            result.model_version,
-            result.model_id,
-            str(event.get("key", "")),
-            result.status,
-            predictions[i],
-            scores[i],
-            actuals[i],
-            errors[i],
-            produced[i],
+    labels = result.labels or [None] * n
+    actual_labels = result.actual_labels or [None] * n
+    out = []
+    for j, i in enumerate(rows):
+        event = batch.events[i]
+        out.append(
+            (
+                event["event_id"],
+                stream,
+                task,
+                result.model_version,
+                result.model_id,
+                str(event.get("key", "")),
+                result.status,
+                predictions[j],
+                scores[j],
+                actuals[j],
+                errors[j],
+                produced[i],
+                labels[j],
+                actual_labels[j],
+            )
         )
-        for i, event in enumerate(batch.events)
-    ]
+    return out
 
 
 def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any], produced_at: str) -> list[Outgoing]:
     dumps = orjson.dumps
     messages = []
     for row, source_time in zip(rows, times, strict=True):
-        event_id, stream, task, version, model_id, key, status, prediction, score, actual, error, _ = row
+        (event_id, stream, task, version, model_id, key, status, prediction, score, actual, error, _,
+         label, actual_label) = row
         payload = {
             "event_id": event_id,
             "stream": stream,
@@ -102,8 +109,10 @@ def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any
             "model_id": model_id,
             "model_version": version,
             "prediction": prediction,
+            "label": label,
             "score": score,
             "actual": actual,
+            "actual_label": actual_label,
             "error": error,
             "source_produced_at": source_time,
         }
@@ -111,33 +120,52 @@ def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any
     return messages
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _place(stream: StreamSpec, event: dict[str, Any]) -> tuple[Any, float | None, float | None, Any]:
+    """(area, latitude, longitude, kind) of the entity an event is about."""
+    entity = stream.entity
+    if entity is None:
+        return None, None, None, None
+    context = event.get("context") or {}
+    features = event.get("features") or {}
+    return (
+        context.get(entity.area) if entity.area else None,
+        _number(features.get(entity.latitude)) if entity.latitude else None,
+        _number(features.get(entity.longitude)) if entity.longitude else None,
+        context.get(entity.kind) if entity.kind else None,
+    )
+
+
 def alert_rows(batch: StreamBatch, result: TaskScores) -> list[tuple[Any, ...]]:
-    """Abnormal readings of a classification task: (event_id, stream,
-    sensor_id, neighbourhood, latitude, longitude, value, score,
-    model_version, reading_at). The value is the task's first feature (the
-    raw reading)."""
-    if result.task.kind is not TaskKind.CLASSIFICATION or result.prediction is None:
+    """Positive predictions of an alerting task: (event_id, stream, task, key,
+    area, latitude, longitude, value, score, model_version, reading_at). The
+    value is the task's first feature (the raw reading)."""
+    if not result.task.alert or result.prediction is None or result.positive is None:
         return []
     stream = batch.stream
     when = reading_field(stream)
     value_feature = result.task.features[0]
-    scores = result.score if result.score is not None else np.full(len(batch), np.nan)
+    scores = result.score if result.score is not None else np.full(len(result.rows), np.nan)
     rows = []
-    for i in np.flatnonzero(result.prediction == 1).tolist():
-        event = batch.events[i]
-        context = event.get("context") or {}
+    for j in np.flatnonzero(result.prediction == result.positive).tolist():
+        event = batch.events[int(result.rows[j])]
+        area, latitude, longitude, _ = _place(stream, event)
         rows.append(
             (
                 event["event_id"],
                 stream.name,
-                str(context.get(stream.key_field) or event.get("key", "")),
-                context.get("neighbourhood"),
-                _number(context.get("latitude")),
-                _number(context.get("longitude")),
-                float(event["features"][value_feature]),
-                float(scores[i]),
+                result.task.name,
+                str(event.get("key", "")),
+                area,
+                latitude,
+                longitude,
+                _number((event.get("features") or {}).get(value_feature)),
+                float(scores[j]),
                 result.model_version,
-                parse_time(context.get(when)) if when else None,
+                parse_time((event.get("context") or {}).get(when)) if when else None,
             )
         )
     return rows
@@ -145,7 +173,7 @@ def alert_rows(batch: StreamBatch, result: TaskScores) -> list[tuple[Any, ...]]:
 
 def alert_messages(topic: str, rows: list[tuple[Any, ...]], produced_at: str) -> list[Outgoing]:
     messages = []
-    for event_id, stream, sensor_id, neighbourhood, latitude, longitude, value, score, version, reading_at in rows:
+    for event_id, stream, task, key, area, latitude, longitude, value, score, version, reading_at in rows:
         payload = {
             # Derived events keep their source's id (as in the alerts table),
             # so a redelivered reading maps onto the same alert.
@@ -153,8 +181,9 @@ def alert_messages(topic: str, rows: list[tuple[Any, ...]], produced_at: str) ->
             "stream": stream,
             "produced_at": produced_at,
             "schema_version": SCHEMA_VERSION,
-            "sensor_id": sensor_id,
-            "neighbourhood": neighbourhood,
+            "task": task,
+            "key": key,
+            "area": area,
             "latitude": latitude,
             "longitude": longitude,
             "value": value,
@@ -162,59 +191,49 @@ def alert_messages(topic: str, rows: list[tuple[Any, ...]], produced_at: str) ->
             "model_version": version,
             "reading_at": reading_at,
         }
-        messages.append(Outgoing(topic=topic, value=orjson.dumps(payload), key=sensor_id.encode()))
+        messages.append(Outgoing(topic=topic, value=orjson.dumps(payload), key=key.encode()))
     return messages
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def sensor_state_rows(batch: StreamBatch, classification: TaskScores | None) -> list[tuple[Any, ...]]:
-    """The newest reading per sensor in the batch, for the sensor_state upsert:
-    (sensor_id, neighbourhood, latitude, longitude, sensor_type,
-    *SENSOR_STATE_FEATURES, last_score, alert, reading_at), sorted by sensor
-    so concurrent writers lock rows in one order."""
+def entity_state_rows(batch: StreamBatch, alerting: TaskScores | None) -> list[tuple[Any, ...]]:
+    """The newest reading per entity in the batch, for the entity_state upsert:
+    (stream, key, area, latitude, longitude, kind, state, last_score, alert,
+    reading_at), sorted by key so concurrent writers lock rows in one order."""
     stream = batch.stream
+    entity = stream.entity
+    if entity is None:
+        return []
     when = reading_field(stream)
     latest: dict[str, tuple[datetime | None, int]] = {}
     for i, event in enumerate(batch.events):
-        context = event.get("context") or {}
-        sensor = str(context.get(stream.key_field) or event.get("key", ""))
-        reading_at = parse_time(context.get(when)) if when else None
-        seen = latest.get(sensor)
+        key = str(event.get("key", ""))
+        reading_at = parse_time((event.get("context") or {}).get(when)) if when else None
+        seen = latest.get(key)
         if seen is None or seen[0] is None or (reading_at is not None and reading_at >= seen[0]):
-            latest[sensor] = (reading_at, i)
+            latest[key] = (reading_at, i)
+    scored: dict[int, int] = {}
+    if alerting is not None and alerting.prediction is not None:
+        scored = {int(i): j for j, i in enumerate(alerting.rows.tolist())}
     rows = []
-    for sensor in sorted(latest):
-        reading_at, i = latest[sensor]
+    for key in sorted(latest):
+        reading_at, i = latest[key]
         event = batch.events[i]
-        context = event.get("context") or {}
-        features = event["features"]
-        scored = classification is not None and classification.prediction is not None
-        rows.append(
-            (
-                sensor,
-                context.get("neighbourhood"),
-                _number(context.get("latitude")),
-                _number(context.get("longitude")),
-                context.get("sensor_type"),
-                *(_number(features.get(name)) for name in SENSOR_STATE_FEATURES),
-                float(classification.score[i]) if scored and classification.score is not None else None,
-                bool(classification.prediction[i] == 1) if scored else False,
-                reading_at,
-            )
-        )
+        features = event.get("features") or {}
+        area, latitude, longitude, kind = _place(stream, event)
+        j = scored.get(i)
+        last_score = None
+        alert = False
+        if j is not None:
+            assert alerting is not None and alerting.prediction is not None
+            last_score = float(alerting.score[j]) if alerting.score is not None else None
+            alert = bool(alerting.prediction[j] == alerting.positive)
+        state = {name: _number(features.get(name)) for name in entity.values}
+        rows.append((stream.name, key, area, latitude, longitude, kind, state, last_score, alert, reading_at))
     return rows
 
 
-def classification_result(results: list[TaskScores]) -> TaskScores | None:
-    return next((r for r in results if r.task.kind is TaskKind.CLASSIFICATION), None)
-
-
-def has_sensor_state(stream: StreamSpec) -> bool:
-    """Streams of sensors: those whose features fill the sensor_state table."""
-    return all(name in stream.features for name in SENSOR_STATE_FEATURES)
+def alerting_result(results: list[TaskScores]) -> TaskScores | None:
+    return next((r for r in results if r.task.alert), None)
 
 
 def now_iso() -> str:

@@ -1,21 +1,25 @@
-"""The consumer process: active models, the models watcher and the scoring loop."""
+"""The consumer process: the catalog, the models in service and the scoring loop.
+
+Streams come from the catalog and change while it runs: the features topics
+of a new stream are subscribed to, an archived stream's dropped.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 import structlog
-from aiokafka import AIOKafkaConsumer
 
 from services.consumer.handler import TRANSIENT_DB_ERRORS, ScoringHandler
-from services.consumer.models import ActiveModels
 from services.consumer.rolling import RollingErrors
 from services.consumer.settings import ConsumerSettings
-from services.consumer.watcher import ModelWatcher
 from shared.db import apply_migrations, create_pool
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
+from shared.ml.served import ServedModels, follow_registry, open_models_consumer
 from shared.service import finish_tasks, run_tasks
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog, Declared, StreamsWatcher
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -24,38 +28,45 @@ log = structlog.get_logger(__name__)
 async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
-    streams = settings.streams
-    await ensure_topics(bootstrap, topics.all())
+    catalog = Catalog(builtin_streams())
+    await ensure_topics(bootstrap, topics.all(catalog.names()))
+    watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     pool = await create_pool(settings.database_url, max_size=settings.consumer_db_pool_size)
     producer = make_producer(bootstrap, settings.service_name)
-    models_consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        client_id=f"{settings.service_name}-models",
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    features_consumer = make_consumer(
-        bootstrap,
-        settings.group,
-        [topics.features(name) for name in streams],
-        settings.service_name,
-        session_timeout_ms=settings.consumer_session_timeout_ms,
-    )
+    models_consumer = None
+    features_consumer = None
     tasks: list[asyncio.Task[None]] = []
     try:
         await apply_migrations(pool)
+        await watcher.start()
         await producer.start()
-        await models_consumer.start()
-        models = ActiveModels(settings.artifact_dir, streams)
-        watcher = ModelWatcher(models_consumer, topics.models, models, pool)
-        # Position the watcher before reading the registry: a model published
-        # in between is then seen by at least one of the two.
-        await watcher.position_at_end()
-        loaded = await models.load_registry(pool)
-        tasks.append(asyncio.create_task(watcher.run(stop), name="models"))
+        models = ServedModels(settings.service_name, settings.artifact_dir, catalog, settings.serves)
+        # Position the models reader before reading the registry: a model
+        # published in between is then seen by at least one of the two.
+        models_consumer = await open_models_consumer(bootstrap, topics.models, f"{settings.service_name}-models")
+        loaded = await models.sync(pool)
+
+        def features_topics() -> list[str]:
+            return [topics.features(name) for name in catalog.names() if settings.serves(name)]
+
+        features_consumer = make_consumer(
+            bootstrap, settings.group, features_topics(), settings.service_name,
+            session_timeout_ms=settings.consumer_session_timeout_ms,
+        )
+
+        subscribed = set(features_topics())
+
+        def follow(name: str, declared: Declared) -> None:
+            wanted = set(features_topics())
+            if wanted != subscribed:
+                features_consumer.subscribe(sorted(wanted))
+                subscribed.clear()
+                subscribed.update(wanted)
+            log.info("consumer_streams", topics=sorted(wanted), changed=name, version=declared.version)
+
+        catalog.on_change(follow)
         await features_consumer.start()
-        handler = ScoringHandler(topics, models, pool, RollingErrors(settings.consumer_error_window))
+        handler = ScoringHandler(topics, catalog, models, pool, RollingErrors(settings.consumer_error_window))
         loop = BatchLoop(
             features_consumer,
             producer,
@@ -65,16 +76,25 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             max_records=settings.consumer_max_records,
             transient_errors=TRANSIENT_DB_ERRORS,
         )
-        log.info("consumer_started", streams=list(streams), group=settings.group, models_loaded=loaded)
-        tasks.append(asyncio.create_task(loop.run(stop), name="scoring"))
-        # Without the watcher, models would silently go stale: either task
-        # ending ends the service.
+        log.info("consumer_started", streams=catalog.names(), group=settings.group, models_loaded=loaded)
+        # Without the registry follower models would silently go stale, and
+        # without the streams watcher new streams would never be scored:
+        # any task ending ends the service.
+        tasks = [
+            asyncio.create_task(loop.run(stop), name="scoring"),
+            asyncio.create_task(
+                follow_registry(models, models_consumer, pool, settings.model_refresh_seconds, stop), name="models"
+            ),
+            asyncio.create_task(watcher.run(stop), name="streams"),
+        ]
         await run_tasks(tasks, stop)
     finally:
         stop.set()
         await finish_tasks(tasks, grace=10.0)
-        await features_consumer.stop()
-        await models_consumer.stop()
+        if features_consumer is not None:
+            await features_consumer.stop()
+        if models_consumer is not None:
+            await models_consumer.stop()
+        await watcher.stop()
         await producer.stop()
         await pool.close()
-

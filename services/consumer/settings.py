@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import NonEmptyStreamNames, ServiceSettings
-from shared.streams import STREAMS
+from shared.settings import ServiceSettings, StreamNames, serves
 
 
 class ConsumerSettings(ServiceSettings):
     service_name: str = "consumer"
-    consumer_streams: NonEmptyStreamNames = Field(
-        tuple(STREAMS), description="Comma-separated streams to score (default: all)."
+    consumer_streams: StreamNames = Field(
+        (), description="Comma-separated streams to score (default: every stream, those registered later too)."
     )
     consumer_group: str = Field("", description="Consumer group of the features topics (default: <prefix>consumer).")
     consumer_max_records: int = Field(2000, ge=1, le=100_000, description="Most events per scored batch.")
@@ -21,10 +20,12 @@ class ConsumerSettings(ServiceSettings):
         description="Group session timeout: how soon the partitions of a replica that died move to the others.",
     )
     consumer_db_pool_size: int = Field(4, ge=1, le=50, description="PostgreSQL connections.")
+    model_refresh_seconds: float = Field(
+        30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
+    )
 
-    @property
-    def streams(self) -> tuple[str, ...]:
-        return self.consumer_streams
+    def serves(self, stream: str) -> bool:
+        return serves(self.consumer_streams, stream)
 
     @property
     def group(self) -> str:

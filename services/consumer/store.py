@@ -3,7 +3,7 @@
 Predictions go through COPY into a temporary staging table and one
 INSERT ... ON CONFLICT DO NOTHING, so a redelivered batch (the consumer died
 before committing its offsets) adds nothing. Alerts are keyed by event id
-the same way; sensor_state keeps the newest reading per sensor.
+the same way; entity_state keeps the newest reading per entity.
 """
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ import asyncpg
 
 PREDICTION_COLUMNS = (
     "event_id", "stream", "task", "model_version", "model_id", "key", "status",
-    "prediction", "score", "actual", "error", "produced_at",
+    "prediction", "score", "actual", "error", "produced_at", "label", "actual_label",
 )
 ALERT_COLUMNS = (
-    "event_id", "stream", "sensor_id", "neighbourhood", "latitude", "longitude",
+    "event_id", "stream", "task", "key", "area", "latitude", "longitude",
     "value", "score", "model_version", "reading_at",
 )
-SENSOR_COLUMNS = (
-    "sensor_id", "neighbourhood", "latitude", "longitude", "sensor_type",
-    "pressure_mca", "media_hora", "media_30d", "std_30d", "last_score", "alert", "reading_at",
+ENTITY_COLUMNS = (
+    "stream", "key", "area", "latitude", "longitude", "kind", "state", "last_score", "alert", "reading_at",
 )
 
 _STAGE = "predictions_stage"
 _CREATE_STAGE = f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
     event_id text, stream text, task text, model_version integer, model_id bigint, key text,
     status text, prediction double precision, score double precision, actual double precision,
-    error double precision, produced_at timestamptz
+    error double precision, produced_at timestamptz, label text, actual_label text
 ) ON COMMIT DELETE ROWS"""
 _COLUMNS = ", ".join(PREDICTION_COLUMNS)
 _INSERT_PREDICTIONS = (
@@ -39,15 +38,15 @@ _INSERT_ALERT = (
     f"INSERT INTO alerts ({', '.join(ALERT_COLUMNS)}) "
     f"VALUES ({', '.join(f'${i}' for i in range(1, len(ALERT_COLUMNS) + 1))}) ON CONFLICT (event_id) DO NOTHING"
 )
-_UPSERT_SENSOR = (
-    f"INSERT INTO sensor_state ({', '.join(SENSOR_COLUMNS)}, updated_at) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(SENSOR_COLUMNS) + 1))}, now()) "
-    "ON CONFLICT (sensor_id) DO UPDATE SET "
-    + ", ".join(f"{c} = EXCLUDED.{c}" for c in SENSOR_COLUMNS[1:])
+_UPSERT_ENTITY = (
+    f"INSERT INTO entity_state ({', '.join(ENTITY_COLUMNS)}, updated_at) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(ENTITY_COLUMNS) + 1))}, now()) "
+    "ON CONFLICT (stream, key) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in ENTITY_COLUMNS[2:])
     + ", updated_at = now() "
     # A redelivered older reading must not overwrite a newer one.
-    "WHERE sensor_state.reading_at IS NULL OR EXCLUDED.reading_at IS NULL "
-    "OR EXCLUDED.reading_at >= sensor_state.reading_at"
+    "WHERE entity_state.reading_at IS NULL OR EXCLUDED.reading_at IS NULL "
+    "OR EXCLUDED.reading_at >= entity_state.reading_at"
 )
 
 
@@ -55,7 +54,7 @@ async def write_batch(
     pool: asyncpg.Pool,
     predictions: list[tuple[Any, ...]],
     alerts: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
-    sensors: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
+    entities: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
 ) -> int:
     """Write everything or nothing; returns the prediction rows inserted
     (fewer than given when some were already there)."""
@@ -68,6 +67,6 @@ async def write_batch(
             inserted = int(status.rsplit(" ", 1)[-1])
         if alerts:
             await connection.executemany(_INSERT_ALERT, alerts)
-        if sensors:
-            await connection.executemany(_UPSERT_SENSOR, sensors)
+        if entities:
+            await connection.executemany(_UPSERT_ENTITY, entities)
     return inserted

@@ -2,15 +2,19 @@
 rejections out. No I/O, so it is tested and benchmarked without a broker.
 
 Per batch: decode each record's envelope (orjson), group by stream, validate
-each stream's records as columns (shared.validation), build the feature
-matrix (shared.features), update the stream's online scaler with it and
-scale it, then encode one features event per valid record (encode.py).
+each stream's records as columns (shared.validation), compute the stream's
+numeric columns (shared.features.columns: time parts, derived fields,
+rolling statistics), update the stream's online scaler with its features
+and scale them, then encode one features event per valid record (encode.py).
+
+Streams come from the catalog, which changes while the service runs: a
+stream seen for the first time gets its state; a new version of a stream
+keeps the rolling windows and the scaler it can keep.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
+from collections.abc import Callable
 
 import numpy as np
 from aiokafka.structs import ConsumerRecord
@@ -18,22 +22,37 @@ from aiokafka.structs import ConsumerRecord
 from services.normalizer import metrics
 from services.normalizer.encode import FeaturesEncoder
 from services.normalizer.envelope import Envelope, EnvelopeInvalid, decode
-from shared.features.engineering import FeatureBuilder
-from shared.features.scaler import OnlineScaler
+from shared.features.columns import StreamColumns
+from shared.features.scaler import OnlineScaler, ScalerState
 from shared.kafka.messages import HandlerResult, Rejected
 from shared.streams import StreamSpec
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 from shared.validation import validate_batch
 
 
 class StreamNormalizer:
-    """One stream's state: its feature builder (sensor windows) and scaler."""
+    """One stream's state: its column builder (rolling windows) and scaler."""
 
-    def __init__(self, spec: StreamSpec, topic: str, *, max_sensors: int) -> None:
+    def __init__(self, spec: StreamSpec, topic: str, *, max_keys: int) -> None:
         self.spec = spec
-        self.builder = FeatureBuilder(spec, max_sensors=max_sensors)
-        self.scaler = OnlineScaler(spec.features)
+        self.columns = StreamColumns(spec, max_keys=max_keys)
+        self.scaler = OnlineScaler(spec.scaled_features)
         self.encoder = FeaturesEncoder(spec, topic)
+
+    def evolve(self, spec: StreamSpec, topic: str, *, max_keys: int) -> StreamNormalizer:
+        """The normalizer of a new version of this stream, keeping the rolling
+        windows whose definition did not change and the scaler if its
+        features are the same."""
+        evolved = StreamNormalizer(spec, topic, max_keys=max_keys)
+        for key, group in evolved.columns.groups.items():
+            old = self.columns.groups.get(key)
+            if old is not None and old.windows is not None and group.windows is not None:
+                if [(r.window, r.stat) for r in old.specs] == [(r.window, r.stat) for r in group.specs]:
+                    group.windows = old.windows
+        if self.scaler.features == evolved.scaler.features:
+            evolved.scaler = self.scaler
+        return evolved
 
     def handle(self, records: list[ConsumerRecord], envelopes: list[Envelope], result: HandlerResult) -> None:
         batch = validate_batch(self.spec, [envelope.data for envelope in envelopes])
@@ -44,41 +63,74 @@ class StreamNormalizer:
         rows = batch.valid_indices
         if not len(rows):
             return
-        matrix = self.builder.build(batch, rows)
-        finite = np.isfinite(matrix).all(axis=1)
-        if not finite.all():
-            # Only possible for an optional field used as a feature; keep the
-            # scaler and the events free of NaN either way.
-            for position in np.flatnonzero(~finite).tolist():
-                bad = [n for n, x in zip(self.builder.names, matrix[position].tolist()) if not math.isfinite(x)]
-                reason = f"{bad[0]}: feature is not a finite number"
-                result.rejected.append(Rejected(records[envelopes[int(rows[position])].index], reason))
-            metrics.EVENTS_REJECTED.labels(self.spec.name, "feature").inc(int((~finite).sum()))
-            rows, matrix = rows[finite], matrix[finite]
+        numbers = self.columns.compute(batch, rows)
+        infinite = np.zeros(len(rows), dtype=bool)
+        for name, values in numbers.items():
+            bad = np.isinf(values)
+            if bad.any():
+                for position in np.flatnonzero(bad & ~infinite).tolist():
+                    reason = f"{name}: computed value is infinite (a division by zero?)"
+                    result.rejected.append(Rejected(records[envelopes[int(rows[position])].index], reason))
+                infinite |= bad
+        if infinite.any():
+            metrics.EVENTS_REJECTED.labels(self.spec.name, "feature").inc(int(infinite.sum()))
+            keep = ~infinite
+            rows = rows[keep]
+            numbers = {name: values[keep] for name, values in numbers.items()}
             if not len(rows):
                 return
+        matrix = np.column_stack([numbers[name] for name in self.spec.scaled_features]) if self.spec.scaled_features else np.empty((len(rows), 0))
         scaled = self.scaler.partial_fit_transform(matrix)
         metrics.SCALER_VERSION.labels(self.spec.name).set(self.scaler.version)
-        result.outputs.extend(
-            self.encoder.encode(batch.columns, rows, matrix, scaled, self.scaler.version, envelopes)
-        )
+        result.outputs.extend(self.encoder.encode(batch.columns, rows, numbers, scaled, self.scaler.version, envelopes))
 
 
 class Normalizer:
-    """The handler BatchLoop calls, for the streams this replica serves."""
+    """The handler BatchLoop calls, for the catalog's streams this replica serves."""
 
-    def __init__(self, topics: Topics, specs: Iterable[StreamSpec], *, max_sensors: int = 2000) -> None:
+    def __init__(
+        self,
+        topics: Topics,
+        catalog: Catalog,
+        *,
+        serves: Callable[[str], bool] = lambda _: True,
+        max_keys: int = 2000,
+        restored: dict[str, ScalerState] | None = None,
+    ) -> None:
+        self.topics = topics
+        self.catalog = catalog
+        self.serves = serves
+        self.max_keys = max_keys
+        self.restored = dict(restored or {})
         self.streams: dict[str, StreamNormalizer] = {}
-        self._by_topic: dict[str, StreamNormalizer] = {}
         self._evictions_seen = 0
-        for spec in specs:
-            stream = StreamNormalizer(spec, topics.features(spec.name), max_sensors=max_sensors)
-            self.streams[spec.name] = stream
-            self._by_topic[topics.raw(spec.name)] = stream
+        for spec in catalog.active():
+            if serves(spec.name):
+                self.stream(spec.name)
 
-    @property
     def raw_topics(self) -> list[str]:
-        return list(self._by_topic)
+        """The raw topics of every active stream this replica serves."""
+        return [self.topics.raw(name) for name in self.catalog.names() if self.serves(name)]
+
+    def stream(self, name: str) -> StreamNormalizer | None:
+        """The state of an active stream (created, or evolved to the catalog's version)."""
+        if name not in self.catalog or not self.serves(name):
+            self.streams.pop(name, None)
+            return None
+        spec = self.catalog.get(name)
+        current = self.streams.get(name)
+        if current is not None and current.spec == spec:
+            return current
+        topic = self.topics.features(name)
+        if current is None:
+            current = StreamNormalizer(spec, topic, max_keys=self.max_keys)
+            snapshot = self.restored.pop(name, None)
+            if snapshot is not None and tuple(snapshot.features) == current.scaler.features:
+                current.scaler.restore(snapshot)
+        else:
+            current = current.evolve(spec, topic, max_keys=self.max_keys)
+        self.streams[name] = current
+        return current
 
     async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
         return self.handle(records)
@@ -86,33 +138,34 @@ class Normalizer:
     def handle(self, records: list[ConsumerRecord]) -> HandlerResult:
         result = HandlerResult()
         grouped: dict[str, list[Envelope]] = {}
+        states: dict[str, StreamNormalizer] = {}
         for index, record in enumerate(records):
-            stream = self._by_topic.get(record.topic)
+            name = self.topics.stream_of(record.topic)
+            stream = states.get(name) or self.stream(name)
             if stream is None:
-                reason = f"topic {record.topic!r} is not a raw topic of this normalizer"
+                reason = f"topic {record.topic!r} is the raw topic of no active stream this normalizer serves"
                 result.rejected.append(Rejected(record, reason))
                 continue
+            states[name] = stream
             try:
-                envelope = decode(index, record.value, stream.spec.name)
+                envelope = decode(index, record.value, name)
             except EnvelopeInvalid as error:
                 result.rejected.append(Rejected(record, str(error)))
-                metrics.EVENTS_REJECTED.labels(stream.spec.name, "envelope").inc()
+                metrics.EVENTS_REJECTED.labels(name, "envelope").inc()
                 continue
-            grouped.setdefault(stream.spec.name, []).append(envelope)
+            grouped.setdefault(name, []).append(envelope)
         for name, envelopes in grouped.items():
-            self.streams[name].handle(records, envelopes, result)
+            states[name].handle(records, envelopes, result)
         self._observe()
         return result
 
     def _observe(self) -> None:
-        sensors = evictions = 0
+        keys = evictions = 0
         for stream in self.streams.values():
-            engineer = stream.builder.engineer
-            windows = getattr(engineer, "windows", None)
-            if windows is not None:
-                sensors += len(windows)
-                evictions += windows.evictions
-        metrics.SENSORS_TRACKED.set(sensors)
+            held, evicted = stream.columns.rolling_state()
+            keys += held
+            evictions += evicted
+        metrics.ROLLING_KEYS.set(keys)
         if evictions > self._evictions_seen:
-            metrics.SENSOR_EVICTIONS.inc(evictions - self._evictions_seen)
+            metrics.ROLLING_EVICTIONS.inc(evictions - self._evictions_seen)
             self._evictions_seen = evictions

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-SENSORS_TRACKED = Gauge("fluxo_normalizer_sensors", "Pressure sensors whose windows are held in memory.")
-SENSOR_EVICTIONS = Counter(
-    "fluxo_normalizer_sensor_evictions_total", "Sensor windows dropped to keep state bounded."
+ROLLING_KEYS = Gauge(
+    "fluxo_normalizer_rolling_keys", "Keys (sensors, households...) whose rolling windows are held in memory."
+)
+ROLLING_EVICTIONS = Counter(
+    "fluxo_normalizer_rolling_evictions_total", "Rolling windows of a key dropped to keep state bounded."
 )
 SCALER_VERSION = Gauge("fluxo_normalizer_scaler_version", "Current online scaler version.", ["stream"])
 SCALER_SNAPSHOTS = Counter(

@@ -1,19 +1,25 @@
-"""The normalizer process: a thin Kafka shell around the pure handler."""
+"""The normalizer process: a thin Kafka shell around the pure handler.
+
+The streams it normalizes come from the catalog (built-in declarations and
+the streams topic): a stream registered while it runs is subscribed to, an
+archived one dropped, with no restart.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 
 import structlog
 
 from services.normalizer.handler import Normalizer
 from services.normalizer.settings import NormalizerSettings
-from services.normalizer.snapshots import SnapshotPublisher, read_latest_snapshots, restore_scalers
+from services.normalizer.snapshots import SnapshotPublisher, read_latest_snapshots, snapshot_states
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
-from shared.streams import get_stream
+from shared.service import finish_tasks, run_tasks
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog, Declared, StreamsWatcher
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -35,23 +41,43 @@ def tune_gc() -> None:
 async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topics(bootstrap, topics.all())
-    normalizer = Normalizer(
-        topics,
-        [get_stream(name) for name in settings.normalizer_streams],
-        max_sensors=settings.normalizer_max_sensors,
-    )
+    catalog = Catalog(builtin_streams())
+    await ensure_topics(bootstrap, topics.all(catalog.names()))
+    watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     try:
         snapshots_found = await read_latest_snapshots(bootstrap, topics.scalers, f"{settings.service_name}-restore")
     except Exception:  # noqa: BLE001 - the scalers then start afresh; events still flow
         log.warning("scaler_restore_failed", exc_info=True)
         snapshots_found = {}
-    log.info("scalers_restored", streams=restore_scalers(normalizer, snapshots_found))
-    publisher = SnapshotPublisher(normalizer, topics.scalers)
     producer = make_producer(bootstrap, settings.service_name)
-    consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics, settings.service_name)
-    snapshots: asyncio.Task[None] | None = None
+    consumer = None
+    tasks: list[asyncio.Task[None]] = []
+    publisher: SnapshotPublisher | None = None
     try:
+        await watcher.start()
+        normalizer = Normalizer(
+            topics,
+            catalog,
+            serves=settings.serves,
+            max_keys=settings.normalizer_max_keys,
+            restored=snapshot_states(snapshots_found),
+        )
+        consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics(), settings.service_name)
+
+        subscribed = set(normalizer.raw_topics())
+
+        def follow(name: str, declared: Declared) -> None:
+            # A new, changed or archived stream: subscribe to what is served now.
+            normalizer.stream(name)
+            wanted = set(normalizer.raw_topics())
+            if wanted != subscribed:
+                consumer.subscribe(sorted(wanted))
+                subscribed.clear()
+                subscribed.update(wanted)
+            log.info("normalizer_streams", streams=list(normalizer.streams), changed=name, version=declared.version)
+
+        catalog.on_change(follow)
+        publisher = SnapshotPublisher(normalizer, topics.scalers)
         await producer.start()
         await consumer.start()
         loop = BatchLoop(
@@ -62,20 +88,24 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             deadletter_topic=topics.deadletter,
             max_records=settings.normalizer_max_records,
         )
-        snapshots = asyncio.create_task(publisher.run(producer, settings.scaler_publish_interval, stop))
+        tasks = [
+            asyncio.create_task(loop.run(stop), name="normalize"),
+            asyncio.create_task(watcher.run(stop), name="streams"),
+            asyncio.create_task(publisher.run(producer, settings.scaler_publish_interval, stop), name="snapshots"),
+        ]
         log.info("normalizer_started", streams=list(normalizer.streams), group=settings.group)
-        await loop.run(stop)
+        await run_tasks(tasks, stop)
     finally:
         stop.set()
-        if snapshots is not None:
-            snapshots.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await snapshots
+        await finish_tasks(tasks, grace=10.0)
+        if publisher is not None:
             # The state that scaled the last events goes out before leaving,
             # so a restart resumes from it.
             try:
                 await publisher.publish(producer)
             except Exception:  # noqa: BLE001 - shutting down anyway; the next start begins from the older snapshot
                 log.warning("final_scaler_snapshot_failed", exc_info=True)
-        await consumer.stop()
+        if consumer is not None:
+            await consumer.stop()
+        await watcher.stop()
         await producer.stop()

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import NonEmptyStreamNames, ServiceSettings
-from shared.streams import STREAMS
+from shared.settings import ServiceSettings, StreamNames, serves
 
 
 class NormalizerSettings(ServiceSettings):
     service_name: str = "normalizer"
-    normalizer_streams: NonEmptyStreamNames = Field(
-        tuple(STREAMS), description="Comma-separated streams to normalize (default: all)."
+    normalizer_streams: StreamNames = Field(
+        (), description="Comma-separated streams to normalize (default: every stream, those registered later too)."
     )
     normalizer_group: str = Field("", description="Kafka consumer group (default: <prefix>normalizer).")
-    normalizer_max_sensors: int = Field(
-        2000, ge=1, description="Pressure sensors whose windows are kept; the least recently seen is evicted."
+    normalizer_max_keys: int = Field(
+        2000, ge=1, description="Keys (sensors, households...) whose rolling windows are kept per group; the least recently seen is evicted."
     )
     normalizer_max_records: int = Field(2000, ge=1, le=100_000, description="Records per getmany batch.")
     scaler_publish_interval: float = Field(
@@ -27,3 +26,6 @@ class NormalizerSettings(ServiceSettings):
         # Derived from the prefix so that deployments sharing a broker never
         # join each other's group.
         return self.normalizer_group or f"{self.topic_prefix}normalizer"
+
+    def serves(self, stream: str) -> bool:
+        return serves(self.normalizer_streams, stream)

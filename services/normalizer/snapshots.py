@@ -103,25 +103,16 @@ async def read_latest_snapshots(
     return latest
 
 
-def restore_scalers(normalizer: Normalizer, snapshots: dict[str, ScalerSnapshot]) -> list[str]:
-    """Seed each stream's scaler from its snapshot; returns the streams restored."""
-    restored = []
-    for name, stream in normalizer.streams.items():
-        snapshot = snapshots.get(name)
-        if snapshot is None:
-            continue
-        state = ScalerState(
+def snapshot_states(snapshots: dict[str, ScalerSnapshot]) -> dict[str, ScalerState]:
+    """Snapshots as the scaler states a normalizer resumes from (a stream
+    whose features changed since starts afresh, see Normalizer.stream)."""
+    return {
+        name: ScalerState(
             version=snapshot.version,
             n_samples=snapshot.n_samples,
             features=tuple(snapshot.features),
             mean=tuple(snapshot.mean),
             var=tuple(snapshot.var),
         )
-        try:
-            stream.scaler.restore(state)
-        except ValueError as error:
-            # The stream's features changed since the snapshot: start afresh.
-            log.warning("scaler_snapshot_ignored", stream=name, reason=str(error))
-            continue
-        restored.append(name)
-    return restored
+        for name, snapshot in snapshots.items()
+    }

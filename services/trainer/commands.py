@@ -8,7 +8,7 @@ dead-lettered with the validation error.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 
 import structlog
 from aiokafka.structs import ConsumerRecord
@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from services.trainer.runs import RunRequest, Trainer
 from shared.events import TrainCommand
 from shared.kafka.messages import HandlerResult, Rejected
-from shared.streams import STREAMS
+from shared.streams.catalog import Catalog
 
 log = structlog.get_logger(__name__)
 
@@ -32,16 +32,17 @@ def parse_command(record: ConsumerRecord) -> TrainCommand | str:
         return f"not a train command: {where}: {first['msg']} ({error.error_count()} error(s))"
 
 
-def is_mine(command: TrainCommand, streams: Collection[str]) -> bool:
+def is_mine(command: TrainCommand, serves: Callable[[str], bool], catalog: Catalog) -> bool:
     """Commands for this replica's streams, and for unknown streams (so
     someone records their failure; every replica records the same one)."""
-    return command.stream in streams or command.stream not in STREAMS
+    return serves(command.stream) or command.stream not in catalog
 
 
 class CommandHandler:
-    def __init__(self, trainer: Trainer, streams: Collection[str]) -> None:
+    def __init__(self, trainer: Trainer, serves: Callable[[str], bool], catalog: Catalog) -> None:
         self.trainer = trainer
-        self.streams = frozenset(streams)
+        self.serves = serves
+        self.catalog = catalog
 
     async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
         result = HandlerResult()
@@ -50,7 +51,7 @@ class CommandHandler:
             if isinstance(command, str):
                 result.rejected.append(Rejected(record, command))
                 continue
-            if not is_mine(command, self.streams):
+            if not is_mine(command, self.serves, self.catalog):
                 continue
             log.info("train_command", run_id=command.run_id, stream=command.stream, task=command.task)
             await self.trainer.execute(RunRequest.from_command(command))

@@ -32,12 +32,13 @@ from shared.events import TrainCommand
 from shared.kafka.loop import DEFAULT_TRANSIENT
 from shared.ml import registry
 from shared.ml.bundle import write_bundle
-from shared.ml.dataset import task_matrix
+from shared.ml.dataset import task_data
 from shared.ml.export import OnnxMismatchError
 from shared.ml.hyperparams import HyperparameterError, resolve
 from shared.ml.publish import bundle_meta, publish_model
 from shared.ml.training import NotEnoughData, TrainingError, resolve_algorithm
-from shared.streams import StreamSpec, TaskSpec, get_stream
+from shared.streams import StreamSpec, TaskSpec
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -95,14 +96,14 @@ class RunRequest:
         return described
 
 
-def resolve_request(request: RunRequest) -> tuple[StreamSpec, TaskSpec]:
+def resolve_request(catalog: Catalog, request: RunRequest) -> tuple[StreamSpec, TaskSpec]:
     """Check everything that needs no data; raises TrainingError naming the fault."""
     try:
-        stream = get_stream(request.stream)
+        stream = catalog.get(request.stream)
         task = stream.task(request.task)
     except KeyError as error:
         raise TrainingError(str(error.args[0])) from None
-    resolve(resolve_algorithm(task, request.algorithm), request.hyperparameters)
+    resolve(resolve_algorithm(task, request.algorithm), request.hyperparameters, task.kind)
     return stream, task
 
 
@@ -116,16 +117,16 @@ class RunOutcome:
 
 
 def _fit(
-    task: TaskSpec, request: RunRequest, rows: list[dict[str, Any]], seed: int, min_rows: int
+    stream: StreamSpec, task: TaskSpec, request: RunRequest, rows: list[dict[str, Any]], seed: int, min_rows: int
 ) -> tuple[Candidate, int]:
-    data = task_matrix(task, rows)
+    data = task_data(stream, task, rows)
     if data.rows < min_rows:
         raise NotEnoughData(
             f"{data.rows} usable rows for {request.stream}/{task.name} "
             f"({data.dropped} of {len(rows)} events lack a feature or the target); at least {min_rows} are needed"
         )
     candidate = build_candidate(
-        task, request.algorithm, data.X, data.y, request.hyperparameters, request.test_size, seed, min_rows
+        task, request.algorithm, data, request.hyperparameters, request.test_size, seed, min_rows
     )
     return candidate, data.rows
 
@@ -137,10 +138,12 @@ class Trainer:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         topics: Topics,
+        catalog: Catalog,
         windows: dict[str, StreamWindow],
         window_ready: asyncio.Event,
     ) -> None:
         self.settings = settings
+        self.catalog = catalog
         self.pool = pool
         self.producer = producer
         self.topics = topics
@@ -175,7 +178,7 @@ class Trainer:
                 log.exception("training_run_crashed", run_id=request.run_id)
                 return await self._fail(request, f"internal error: {type(error).__name__}: {error}")
         assert outcome.decision is not None
-        algorithm = request.algorithm or get_stream(request.stream).task(request.task).default_algorithm.value
+        algorithm = request.algorithm or self.catalog.get(request.stream).task(request.task).default.value
         metrics.TRAINING_DURATION.labels(request.stream, request.task, algorithm).observe(time.perf_counter() - started)
         metrics.TRAINING_RUNS.labels(request.stream, request.task, "done").inc()
         return outcome
@@ -216,10 +219,10 @@ class Trainer:
         return rows, {**window_offsets(window.topic, entries), "requested": last or window.size}
 
     async def _run(self, request: RunRequest, data: tuple[list[dict[str, Any]], dict[str, Any]] | None) -> RunOutcome:
-        stream, task = resolve_request(request)
+        stream, task = resolve_request(self.catalog, request)
         rows, where = data if data is not None else await self._rows(request, stream)
         min_rows = self.settings.train_min_rows if request.trigger == "schedule" else self.settings.train_command_min_rows
-        candidate, usable = await asyncio.to_thread(_fit, task, request, rows, self.settings.train_seed, min_rows)
+        candidate, usable = await asyncio.to_thread(_fit, stream, task, request, rows, self.settings.train_seed, min_rows)
         active = await registry.active_model(self.pool, stream.name, task.name)
         active_score = None
         if active is not None:

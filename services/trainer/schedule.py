@@ -11,19 +11,22 @@ import structlog
 from services.trainer.runs import RunRequest, Trainer
 from services.trainer.window import StreamWindow
 from shared.events import new_event_id
-from shared.ml.dataset import task_matrix
-from shared.streams import StreamSpec, get_stream
+from shared.ml.dataset import task_data
+from shared.streams import StreamSpec
+from shared.streams.catalog import Catalog
 
 log = structlog.get_logger(__name__)
 
 
 def usable_rows(stream: StreamSpec, rows: list[dict]) -> dict[str, int]:
-    return {task.name: task_matrix(task, rows).rows for task in stream.tasks}
+    return {task.name: task_data(stream, task, rows).rows for task in stream.tasks}
 
 
 class Scheduler:
-    def __init__(self, trainer: Trainer, windows: dict[str, StreamWindow], interval: float, min_rows: int, test_size: float) -> None:
+    def __init__(self, trainer: Trainer, catalog: Catalog, windows: dict[str, StreamWindow], interval: float,
+                 min_rows: int, test_size: float) -> None:
         self.trainer = trainer
+        self.catalog = catalog
         self.windows = windows
         self.interval = interval
         self.min_rows = min_rows
@@ -48,10 +51,10 @@ class Scheduler:
     async def tick(self) -> list[str]:
         """Train what is due; returns the run ids started."""
         started = []
-        for name, window in self.windows.items():
-            if len(window) < self.min_rows:
+        for name, window in list(self.windows.items()):
+            if len(window) < self.min_rows or name not in self.catalog:
                 continue
-            stream = get_stream(name)
+            stream = self.catalog.get(name)
             appended = window.appended
             due = [t for t in stream.tasks if self._trained_at.get((name, t.name)) != appended]
             if not due:

@@ -18,6 +18,8 @@ from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
 from shared.ml import registry
 from shared.service import finish_tasks, run_tasks
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog, Declared, StreamsWatcher
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -26,8 +28,9 @@ log = structlog.get_logger(__name__)
 async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
-    streams = settings.streams
-    await ensure_topics(bootstrap, topics.all())
+    catalog = Catalog(builtin_streams())
+    await ensure_topics(bootstrap, topics.all(catalog.names()))
+    watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     settings.artifact_dir.mkdir(parents=True, exist_ok=True)
     pool = await create_pool(settings.database_url)
     producer = make_producer(bootstrap, settings.service_name)
@@ -44,25 +47,36 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
     tasks: list[asyncio.Task[None]] = []
     try:
         await apply_migrations(pool)
+        await watcher.start()
         for record in await registry.active_models(pool):
-            if record.stream in streams:
+            if settings.serves(record.stream):
                 metrics.ACTIVE_VERSION.labels(record.stream, record.task).set(record.version)
         await producer.start()
         await window_consumer.start()
         windows = {
-            name: StreamWindow(name, topics.features(name), settings.train_window_size) for name in streams
+            name: StreamWindow(name, topics.features(name), settings.train_window_size)
+            for name in catalog.names()
+            if settings.serves(name)
         }
         reader = WindowReader(window_consumer, windows)
         await reader.start()
-        trainer = Trainer(settings, pool, producer, topics, windows, reader.ready)
+
+        def follow(name: str, declared: Declared) -> None:
+            # A stream registered while running gets a window; an archived
+            # one keeps its window (its data stays) but is no longer trained.
+            if declared.active and settings.serves(name) and name not in windows:
+                reader.add(StreamWindow(name, topics.features(name), settings.train_window_size))
+
+        catalog.on_change(follow)
+        trainer = Trainer(settings, pool, producer, topics, catalog, windows, reader.ready)
         scheduler = Scheduler(
-            trainer, windows, settings.train_interval, settings.train_min_rows, settings.train_test_size
+            trainer, catalog, windows, settings.train_interval, settings.train_min_rows, settings.train_test_size
         )
         await commands_consumer.start()
         loop = BatchLoop(
             commands_consumer,
             producer,
-            CommandHandler(trainer, streams),
+            CommandHandler(trainer, settings.serves, catalog),
             service=settings.service_name,
             deadletter_topic=topics.deadletter,
             max_records=10,
@@ -71,10 +85,11 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         tasks = [
             asyncio.create_task(reader.run(stop), name="window"),
             asyncio.create_task(loop.run(stop), name="commands"),
+            asyncio.create_task(watcher.run(stop), name="streams"),
         ]
         if settings.train_interval > 0:
             tasks.append(asyncio.create_task(scheduler.run(stop), name="schedule"))
-        log.info("trainer_started", streams=list(streams), group=settings.commands_group, window=settings.train_window_size)
+        log.info("trainer_started", streams=list(windows), group=settings.commands_group, window=settings.train_window_size)
         await run_tasks(tasks, stop)
     finally:
         stop.set()
@@ -82,6 +97,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         await finish_tasks(tasks, grace=5.0)
         await commands_consumer.stop()
         await window_consumer.stop()
+        await watcher.stop()
         await producer.stop()
         await pool.close()
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import NonEmptyStreamNames, ServiceSettings
-from shared.streams import STREAMS
+from shared.settings import ServiceSettings, StreamNames, serves
 
 
 class TrainerSettings(ServiceSettings):
     service_name: str = "trainer"
-    train_streams: NonEmptyStreamNames = Field(
-        tuple(STREAMS), description="Comma-separated streams this replica trains (default: all)."
+    train_streams: StreamNames = Field(
+        (), description="Comma-separated streams this replica trains (default: every stream, those registered later too)."
     )
     train_window_size: int = Field(20_000, ge=100, le=1_000_000, description="Recent features events kept per stream.")
     train_interval: float = Field(60.0, ge=0, description="Seconds between scheduled retrains; 0 disables them.")
@@ -27,12 +26,11 @@ class TrainerSettings(ServiceSettings):
     train_dataset_scan_timeout: float = Field(120.0, gt=0, description="Seconds a dataset scan of a features topic may take.")
 
 
-    @property
-    def streams(self) -> tuple[str, ...]:
-        return self.train_streams
+    def serves(self, stream: str) -> bool:
+        return serves(self.train_streams, stream)
 
     @property
     def commands_group(self) -> str:
         # Replicas serving different streams must each see every command,
         # so the streams are part of the default group name.
-        return self.train_group or f"{self.topic_prefix}trainer-{'-'.join(self.streams)}"
+        return self.train_group or f"{self.topic_prefix}trainer-{'-'.join(self.train_streams) or 'all'}"

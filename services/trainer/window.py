@@ -83,31 +83,68 @@ def window_offsets(topic: str, entries: list[Entry]) -> dict[str, Any]:
 
 
 class WindowReader:
-    """Fills one StreamWindow per stream from its features topic."""
+    """Fills one StreamWindow per stream from its features topic.
+
+    Streams registered while it runs get a window of their own: :meth:`add`
+    queues it and the reading loop assigns its partitions between two reads.
+    """
 
     def __init__(self, consumer: AIOKafkaConsumer, windows: dict[str, StreamWindow]) -> None:
         self.consumer = consumer
         self.windows = windows
         self._by_topic = {window.topic: window for window in windows.values()}
         self._catch_up: dict[TopicPartition, int] = {}
+        self._added: list[StreamWindow] = []
         self.ready = asyncio.Event()
 
     async def start(self) -> None:
         """Assign every partition and seek to ``end - size``; call after consumer.start()."""
         partitions = await topic_partitions(self.consumer, self._by_topic)
         self.consumer.assign(partitions)
-        beginnings = await self.consumer.beginning_offsets(partitions)
-        ends = await self.consumer.end_offsets(partitions)
-        for tp in partitions:
-            size = self._by_topic[tp.topic].size
-            self.consumer.seek(tp, max(beginnings[tp], ends[tp] - size))
-        self._catch_up = {tp: end for tp, end in ends.items() if end > beginnings[tp]}
+        behind = await self._position(partitions)
         if not self._catch_up:
             self.ready.set()
-        log.info("window_rebuild_started", events_behind=sum(ends[tp] - beginnings[tp] for tp in self._catch_up))
+        log.info("window_rebuild_started", events_behind=behind)
+
+    async def _position(self, partitions: list[TopicPartition]) -> int:
+        """Seek ``partitions`` to ``end - size``; returns how many events that leaves to read."""
+        if not partitions:
+            return 0
+        beginnings = await self.consumer.beginning_offsets(partitions)
+        ends = await self.consumer.end_offsets(partitions)
+        behind = 0
+        for tp in partitions:
+            start = max(beginnings[tp], ends[tp] - self._by_topic[tp.topic].size)
+            self.consumer.seek(tp, start)
+            if ends[tp] > start:
+                self._catch_up[tp] = ends[tp]
+                behind += ends[tp] - start
+        return behind
+
+    def add(self, window: StreamWindow) -> None:
+        """Start keeping ``window`` (a stream registered after start)."""
+        self.windows[window.stream] = window
+        self._added.append(window)
+
+    async def _assign_added(self) -> None:
+        added, self._added = self._added, []
+        for window in added:
+            self._by_topic[window.topic] = window
+        new = await topic_partitions(self.consumer, [window.topic for window in added])
+        kept = sorted(self.consumer.assignment())
+        positions = {tp: await self.consumer.position(tp) for tp in kept}
+        # assign() replaces the assignment: the partitions already read keep
+        # their positions by seeking back to them.
+        self.consumer.assign(kept + new)
+        for tp, offset in positions.items():
+            self.consumer.seek(tp, offset)
+        behind = await self._position(new)
+        log.info("window_added", streams=[window.stream for window in added], events_behind=behind)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if self._added:
+                await self._assign_added()
             batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
                 window = self._by_topic[tp.topic]

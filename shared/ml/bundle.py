@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.ml.inputs import InputColumn
+
 ONNX_FILE = "model.onnx"
 META_FILE = "meta.json"
 JOBLIB_FILE = "model.joblib"
@@ -36,13 +38,20 @@ class BundleMeta(BaseModel):
     kind: str  # a shared.streams.TaskKind value
     algorithm: str
     version: int
+    # What the model reads: each input (numbers, or categories one-hot over
+    # the listed values), and the matrix columns they expand to.
+    inputs: list[InputColumn] = Field(default_factory=list)
     features: list[str]
     target: str | None = None
+    # Classification: class labels in index order; a binary task's positive index.
+    classes: list[str] | None = None
+    positive: int | None = None
     # Training means of each feature: serving fills optional features a
     # request leaves out with these.
     feature_means: dict[str, float]
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
+    evaluation: dict[str, Any] = Field(default_factory=dict)
     training_window: dict[str, Any] = Field(default_factory=dict)
     rows: int
     # Clustering: centres in raw feature units, indexed by category number.

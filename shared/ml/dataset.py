@@ -1,8 +1,10 @@
 """Features events (decoded dicts) into a task's training matrix.
 
-Columns come from the task declaration, never from a list written here. A
-row that lacks a feature, or (for a supervised task) its target, or holds a
-non-finite value, is left out and counted.
+Columns come from the task declaration (through shared.ml.inputs, which
+also fixes the one-hot columns of category features), never from a list
+written here. A row that lacks a feature, or (for a supervised task) its
+target, or holds a non-finite value, is left out and counted: events whose
+label has not arrived yet are scored but not trained on.
 """
 
 from __future__ import annotations
@@ -13,40 +15,76 @@ from typing import Any
 
 import numpy as np
 
-from shared.streams import TaskKind, TaskSpec
+from shared.ml.inputs import (
+    InputColumn,
+    build_matrix,
+    class_order,
+    complete_rows,
+    encode_labels,
+    event_inputs,
+    feature_names,
+    input_columns,
+    positive_index,
+    target_labels,
+)
+from shared.streams import StreamSpec, TaskKind, TaskSpec
 
 
 @dataclass(frozen=True)
 class TaskData:
-    X: np.ndarray  # (rows, len(task.features)), float64
-    y: np.ndarray | None  # None for clustering
+    X: np.ndarray  # (rows, matrix width), float64
+    y: np.ndarray | None  # None for clustering; class indices for classification
+    inputs: list[InputColumn]
     dropped: int  # rows without a usable value for every column
+    classes: list[str] | None = None
+    positive: int | None = None
+    kept: np.ndarray | None = None  # indices of the rows used, into the rows given
 
     @property
     def rows(self) -> int:
         return int(self.X.shape[0])
 
-
-def _column(rows: Sequence[Mapping[str, Any]], part: str, name: str) -> np.ndarray:
-    values = np.full(len(rows), np.nan)
-    for i, row in enumerate(rows):
-        value = (row.get(part) or {}).get(name)
-        # bool labels (anomaly) arrive as true/false or 0/1.
-        if isinstance(value, int | float):
-            values[i] = float(value)
-    return values
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.inputs)
 
 
-def task_matrix(task: TaskSpec, rows: Sequence[Mapping[str, Any]]) -> TaskData:
-    """``rows`` are features events as dicts (``features`` and ``targets`` maps)."""
-    if not rows:
-        return TaskData(np.empty((0, len(task.features))), None if task.kind is TaskKind.CLUSTERING else np.empty(0), 0)
-    X = np.column_stack([_column(rows, "features", name) for name in task.features])
-    keep = np.isfinite(X).all(axis=1)
+def task_data(
+    spec: StreamSpec,
+    task: TaskSpec,
+    rows: Sequence[Mapping[str, Any]],
+    inputs: list[InputColumn] | None = None,
+    classes: list[str] | None = None,
+) -> TaskData:
+    """``rows`` are features events as dicts. ``inputs`` and ``classes`` are
+    learned from the rows unless given (e.g. a model's own, to score it)."""
+    inputs = inputs if inputs is not None else input_columns(spec, task, rows)
+    X = build_matrix(inputs, event_inputs(rows, inputs), len(rows))
+    keep = complete_rows(X)
     y: np.ndarray | None = None
-    if task.kind is not TaskKind.CLUSTERING:
-        assert task.target is not None, f"task {task.name} is supervised but declares no target"
-        y = _column(rows, "targets", task.target)
+    positive = None
+    if task.kind is TaskKind.REGRESSION:
+        assert task.target is not None
+        y = np.array([_number((row.get("targets") or {}).get(task.target)) for row in rows], dtype=np.float64)
         keep &= np.isfinite(y)
-        y = y[keep]
-    return TaskData(X[keep], y, int(len(rows) - keep.sum()))
+    elif task.kind is TaskKind.CLASSIFICATION:
+        labels = target_labels(spec, task, rows)
+        if classes is None:
+            classes = class_order(spec, task, [label for label, ok in zip(labels, keep, strict=True) if ok])
+        positive = positive_index(task, classes)
+        y = encode_labels(labels, classes)
+        keep &= np.isfinite(y)
+    kept = np.flatnonzero(keep)
+    return TaskData(
+        X=X[keep],
+        y=None if y is None else y[keep],
+        inputs=inputs,
+        dropped=int(len(rows) - keep.sum()),
+        classes=classes,
+        positive=positive,
+        kept=kept,
+    )
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan

@@ -1,9 +1,10 @@
 """Held-out metrics and the one number two models are compared on.
 
-Primary metrics (higher is better for each):
-- regression: R²;
-- classification: F1 of the positive (anomaly) class, which accuracy would
-  hide under class imbalance;
+Every gate metric is "higher is better":
+- regression: R² (``r2``), or minus the MAE / RMSE (``neg_mae``, ``neg_rmse``);
+- classification: F1 of the positive class for a binary task, which accuracy
+  would hide under class imbalance (``f1``; for several classes ``f1`` is the
+  macro F1), ``macro_f1`` or ``accuracy``;
 - clustering: silhouette. Inertia is reported too but depends on the number
   of clusters and on each model's own scaler, so it cannot rank two models.
   The silhouette of both models' labels is computed in one common space
@@ -18,6 +19,7 @@ import math
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    confusion_matrix,
     f1_score,
     mean_absolute_error,
     precision_score,
@@ -29,12 +31,6 @@ from sklearn.metrics import (
 
 from shared.streams import TaskKind
 
-PRIMARY_METRIC: dict[TaskKind, str] = {
-    TaskKind.REGRESSION: "r2",
-    TaskKind.CLASSIFICATION: "f1",
-    TaskKind.CLUSTERING: "silhouette",
-}
-
 # Silhouette is quadratic in rows; a bounded sample keeps it to milliseconds.
 SILHOUETTE_SAMPLE = 2000
 
@@ -45,26 +41,40 @@ def finite(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    mae = mean_absolute_error(y_true, y_pred)
+    rmse = root_mean_squared_error(y_true, y_pred)
     return finite(
         {
             "r2": r2_score(y_true, y_pred) if len(y_true) > 1 else math.nan,
-            "mae": mean_absolute_error(y_true, y_pred),
-            "rmse": root_mean_squared_error(y_true, y_pred),
+            "mae": mae,
+            "rmse": rmse,
+            "neg_mae": -mae,
+            "neg_rmse": -rmse,
         }
     )
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+def classification_metrics(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 2, positive: int | None = 1
+) -> dict[str, float]:
+    """Accuracy and macro F1 always; for a binary task also precision, recall
+    and F1 of the positive class (``f1`` is the macro F1 otherwise)."""
     y_true = np.asarray(y_true).astype(int)
     y_pred = np.asarray(y_pred).astype(int)
-    return finite(
-        {
-            "accuracy": accuracy_score(y_true, y_pred),
-            "precision": precision_score(y_true, y_pred, zero_division=0),
-            "recall": recall_score(y_true, y_pred, zero_division=0),
-            "f1": f1_score(y_true, y_pred, zero_division=0),
-        }
-    )
+    labels = list(range(n_classes))
+    macro = f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    metrics = {"accuracy": accuracy_score(y_true, y_pred), "macro_f1": macro, "f1": macro}
+    if n_classes == 2 and positive is not None:
+        metrics["precision"] = precision_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        metrics["recall"] = recall_score(y_true, y_pred, pos_label=positive, zero_division=0)
+        metrics["f1"] = f1_score(y_true, y_pred, pos_label=positive, zero_division=0)
+    return finite(metrics)
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Rows: true class, columns: predicted class, both in class-index order."""
+    matrix = confusion_matrix(np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), labels=list(range(n_classes)))
+    return matrix.tolist()
 
 
 def common_space(X: np.ndarray) -> np.ndarray:
@@ -85,16 +95,26 @@ def silhouette(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
     return float(silhouette_score(common_space(X), labels, sample_size=sample, random_state=seed))
 
 
-def primary_score(kind: TaskKind, X: np.ndarray, y_true: np.ndarray | None, prediction: np.ndarray) -> float:
-    """The primary metric of ``prediction`` on held-out rows ``X`` (and ``y_true``)."""
+def gate_score(
+    kind: TaskKind,
+    metric: str,
+    X: np.ndarray,
+    y_true: np.ndarray | None,
+    prediction: np.ndarray,
+    *,
+    n_classes: int = 2,
+    positive: int | None = 1,
+) -> float:
+    """``metric`` (a gate metric of ``kind``) of ``prediction`` on held-out rows
+    ``X`` (and ``y_true``); NaN when it is undefined."""
     if kind is TaskKind.CLUSTERING:
         return silhouette(X, prediction)
     assert y_true is not None, "supervised tasks are scored against their targets"
     if kind is TaskKind.CLASSIFICATION:
-        return float(f1_score(np.asarray(y_true).astype(int), np.asarray(prediction).astype(int), zero_division=0))
+        return float(classification_metrics(y_true, prediction, n_classes, positive).get(metric, math.nan))
     if len(y_true) < 2:
         return math.nan
-    return float(r2_score(y_true, prediction))
+    return float(regression_metrics(np.asarray(y_true, dtype=np.float64), prediction).get(metric, math.nan))
 
 
 def not_worse(candidate: float, active: float | None, tolerance: float) -> bool:

@@ -34,12 +34,12 @@ from skl2onnx.shape_calculators.scaler import calculate_sklearn_scaler_output_sh
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier, XGBRegressor
 
-from shared.ml.serving import INPUT_NAME, Scores, new_session, run_session
+from shared.ml.scores import INPUT_NAME, Scores, new_session, run_session
 from shared.ml.training import TrainResult
 from shared.streams import Algorithm, TaskKind
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
-TREE_ALGORITHMS = frozenset({Algorithm.RANDOM_FOREST, Algorithm.XGBOOST, Algorithm.XGB_CLASSIFIER})
+TREE_ALGORITHMS = frozenset({Algorithm.RANDOM_FOREST, Algorithm.XGBOOST})
 
 # float32 tolerances: relative to each value, plus an absolute floor scaled
 # to the outputs' magnitude (a tree ensemble sums in float32).
@@ -78,7 +78,7 @@ def _exact_scaler(scope, operator, container) -> None:  # type: ignore[no-untype
 def to_onnx(result: TrainResult) -> bytes:
     """The fitted pipeline of ``result`` as serialized ONNX."""
     pipeline = result.pipeline
-    n_features = len(result.task.features)
+    n_features = len(result.feature_names)
     options = {id(pipeline): {"zipmap": False}} if result.kind is TaskKind.CLASSIFICATION else None
     custom: dict = {}
     if result.algorithm in TREE_ALGORITHMS:
@@ -103,14 +103,17 @@ def reference_scores(result: TrainResult, X: np.ndarray) -> Scores:
     if result.kind is TaskKind.REGRESSION:
         return Scores(np.asarray(pipeline.predict(X), dtype=np.float64).reshape(-1), None)
     if result.kind is TaskKind.CLASSIFICATION:
-        return Scores(pipeline.predict(X).astype(np.float64), pipeline.predict_proba(X)[:, 1])
+        probabilities = pipeline.predict_proba(X)
+        score = probabilities[:, result.positive] if result.positive is not None else probabilities.max(axis=1)
+        return Scores(pipeline.predict(X).astype(np.float64), score, probabilities)
     return Scores(pipeline.predict(X).astype(np.float64), pipeline.transform(X).min(axis=1))
 
 
 def _label_ties(result: TrainResult, X: np.ndarray) -> np.ndarray:
     """Rows whose label may legitimately differ between float32 and float64."""
     if result.kind is TaskKind.CLASSIFICATION:
-        return np.abs(result.pipeline.predict_proba(X)[:, 1] - 0.5) <= TIE_TOLERANCE
+        top = np.sort(result.pipeline.predict_proba(X), axis=1)
+        return top[:, -1] - top[:, -2] <= TIE_TOLERANCE
     distances = np.sort(result.pipeline.transform(X), axis=1)
     return distances[:, 1] - distances[:, 0] <= TIE_TOLERANCE * (1.0 + distances[:, 0])
 
@@ -131,7 +134,8 @@ def compare(result: TrainResult, onnx_scores: Scores, X: np.ndarray) -> str | No
     if not same_label.all():
         return f"labels differ on {int((~same_label).sum())} of {rows} held-out rows"
     if result.kind is TaskKind.CLASSIFICATION:
-        close = np.isclose(onnx_scores.score, expected.score, rtol=0.0, atol=PROBABILITY_ATOL)
+        assert onnx_scores.probabilities is not None and expected.probabilities is not None
+        close = np.isclose(onnx_scores.probabilities, expected.probabilities, rtol=0.0, atol=PROBABILITY_ATOL).all(axis=1)
     else:
         agree = onnx_scores.prediction == expected.prediction
         close = ~agree | np.isclose(onnx_scores.score, expected.score, rtol=1e-3, atol=TIE_TOLERANCE)
@@ -146,7 +150,7 @@ def check_onnx(result: TrainResult, onnx_bytes: bytes) -> Scores:
     :class:`OnnxMismatchError` unless they match the pipeline. Returns the
     graph's scores (the candidate's held-out predictions)."""
     session = new_session(onnx_bytes)
-    scores = run_session(session, result.kind.value, result.X_test)
+    scores = run_session(session, result.kind.value, result.X_test, positive=result.positive)
     problem = compare(result, scores, result.X_test)
     if problem is not None:
         raise OnnxMismatchError(f"ONNX export of {result.task.name} ({result.algorithm.value}) refused: {problem}")

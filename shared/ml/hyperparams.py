@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.streams import Algorithm
+from shared.streams import Algorithm, TaskKind
 
 
 class HyperparameterError(ValueError):
@@ -72,6 +72,12 @@ def _layers(name: str, value: Any) -> Any:
     return [size(f"{name}[{i}]", layer) for i, layer in enumerate(value)]
 
 
+def _boolean(name: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise HyperparameterError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
 def _batch_size(name: str, value: Any) -> Any:
     if value == "auto":
         return value
@@ -115,11 +121,6 @@ ALLOWED: dict[Algorithm, dict[str, Param]] = {
         "max_features": Param(1.0, _max_features),
     },
     Algorithm.XGBOOST: dict(_TREE_BOOSTING),
-    Algorithm.XGB_CLASSIFIER: {
-        **_TREE_BOOSTING,
-        # None: negatives / positives of the training split (class imbalance).
-        "scale_pos_weight": Param(None, lambda n, v: None if v is None else _number(0.0, 1e6, low_open=True)(n, v)),
-    },
     Algorithm.MLP: {
         "hidden_layer_sizes": Param([64, 32], _layers),
         "epochs": Param(200, _integer(1, 5000)),
@@ -127,6 +128,10 @@ ALLOWED: dict[Algorithm, dict[str, Param]] = {
         "learning_rate_init": Param(0.001, _number(0.0, 1.0, low_open=True)),
         "alpha": Param(0.0001, _number(0.0, 100.0)),
         "activation": Param("relu", _choice("relu", "tanh", "logistic")),
+        # Hold out 10% of the training rows and stop once their score has not
+        # improved for ``patience`` epochs.
+        "early_stopping": Param(False, _boolean),
+        "patience": Param(10, _integer(1, 1000)),
     },
     Algorithm.KMEANS: {
         "n_clusters": Param(3, _integer(2, 50)),
@@ -136,9 +141,22 @@ ALLOWED: dict[Algorithm, dict[str, Param]] = {
 }
 
 
-def resolve(algorithm: Algorithm, given: Mapping[str, Any] | None) -> dict[str, Any]:
+# Binary classification with XGBoost: None means negatives / positives of the
+# training split (class imbalance).
+_SCALE_POS_WEIGHT = Param(None, lambda n, v: None if v is None else _number(0.0, 1e6, low_open=True)(n, v))
+
+
+def accepted(algorithm: Algorithm, kind: TaskKind) -> dict[str, Param]:
+    """The hyperparameters ``algorithm`` accepts for a task of ``kind``."""
+    params = dict(ALLOWED[algorithm])
+    if algorithm is Algorithm.XGBOOST and kind is TaskKind.CLASSIFICATION:
+        params["scale_pos_weight"] = _SCALE_POS_WEIGHT
+    return params
+
+
+def resolve(algorithm: Algorithm, given: Mapping[str, Any] | None, kind: TaskKind = TaskKind.REGRESSION) -> dict[str, Any]:
     """Defaults overlaid with ``given``, every value checked; JSON-safe."""
-    allowed = ALLOWED[algorithm]
+    allowed = accepted(algorithm, kind)
     given = dict(given or {})
     unknown = sorted(set(given) - set(allowed))
     if unknown:

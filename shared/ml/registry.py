@@ -28,6 +28,7 @@ class ModelRecord(BaseModel):
     hyperparameters: dict[str, Any]
     features: list[str]
     metrics: dict[str, float]
+    evaluation: dict[str, Any] = {}
     training_window: dict[str, Any]
     rows_trained: int
     bundle_dir: str
@@ -60,7 +61,7 @@ class TrainingRun(BaseModel):
 
 
 _MODEL_COLUMNS = (
-    "id, stream, task, version, algorithm, hyperparameters, features, metrics, training_window, "
+    "id, stream, task, version, algorithm, hyperparameters, features, metrics, evaluation, training_window, "
     "rows_trained, bundle_dir, sha256, size_bytes, run_id, active, created_at"
 )
 
@@ -85,13 +86,13 @@ async def insert_model(db: Executor, *, activate: bool, **fields: Any) -> ModelR
                 )
             row = await connection.fetchrow(
                 f"""INSERT INTO models (stream, task, version, algorithm, hyperparameters, features, metrics,
-                        training_window, rows_trained, bundle_dir, sha256, size_bytes, run_id, active)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                        training_window, rows_trained, bundle_dir, sha256, size_bytes, run_id, active, evaluation)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                     RETURNING {_MODEL_COLUMNS}""",
                 fields["stream"], fields["task"], fields["version"], fields["algorithm"],
                 fields.get("hyperparameters", {}), fields["features"], fields.get("metrics", {}),
                 fields.get("training_window", {}), fields["rows_trained"], fields["bundle_dir"],
-                fields["sha256"], fields["size_bytes"], fields.get("run_id"), activate,
+                fields["sha256"], fields["size_bytes"], fields.get("run_id"), activate, fields.get("evaluation", {}),
             )
         return ModelRecord(**dict(row))
 
@@ -122,6 +123,7 @@ async def insert_bundle(
         hyperparameters=meta.hyperparameters,
         features=meta.features,
         metrics=meta.metrics,
+        evaluation=meta.evaluation,
         training_window=meta.training_window,
         rows_trained=meta.rows,
         bundle_dir=bundle_dir,

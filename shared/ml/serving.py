@@ -1,55 +1,35 @@
-"""Scoring raw feature rows with a bundle's ONNX graph.
+"""A registry model ready to score: its verified bundle, its ONNX session,
+and the matrix its inputs make (shared.ml.inputs).
 
-One ONNX Runtime session per bundle, one intra-op thread: on a small
-machine shared with the broker, threads only contend. Outputs are turned
-into one shape for every task kind: ``prediction`` (value, class or
-category) and ``score`` (probability of the positive class, or distance to
-the nearest centre; None for regression).
+Clustering models answer through a numpy nearest-centre fast path when it
+agrees with the graph (shared.ml.kmeans); everything else runs the graph.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
+import structlog
 
 from shared.ml.bundle import BundleMeta, read_verified_bundle
+from shared.ml.inputs import build_matrix
+from shared.ml.kmeans import NearestCentre
+from shared.ml.scores import Scores, new_session, run_session
 
-INPUT_NAME = "input"
-
-
-@dataclass(frozen=True)
-class Scores:
-    prediction: np.ndarray
-    score: np.ndarray | None
-
-
-class MissingFeature(ValueError):
-    def __init__(self, feature: str) -> None:
-        super().__init__(f"{feature}: missing")
-        self.feature = feature
-
-
-def session_options() -> ort.SessionOptions:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return options
+log = structlog.get_logger(__name__)
 
 
 class ServingModel:
-    """A verified bundle ready to score; build with :meth:`load` or :meth:`from_bytes`."""
+    """A verified bundle ready to score; build with :meth:`load` or the constructor."""
 
     def __init__(self, meta: BundleMeta, onnx_bytes: bytes, model_id: int | None = None) -> None:
         self.meta = meta
         self.model_id = model_id
         self.session = new_session(onnx_bytes)
         self._output_names = [output.name for output in self.session.get_outputs()]
-        self._means = np.array([meta.feature_means.get(f, 0.0) for f in meta.features], dtype=np.float32)
+        self._means = np.array([meta.feature_means.get(f, np.nan) for f in meta.features], dtype=np.float64)
+        self.nearest = self._fast_path(onnx_bytes) if meta.kind == "clustering" and meta.centers else None
 
     @classmethod
     def load(cls, artifact_dir: Path, bundle_dir: str, sha256: dict[str, str], model_id: int | None = None) -> ServingModel:
@@ -64,49 +44,53 @@ class ServingModel:
     def features(self) -> list[str]:
         return self.meta.features
 
-    def matrix(self, rows: list[dict[str, float]], optional: tuple[str, ...] = ()) -> np.ndarray:
-        """Rows of feature dicts as a float32 matrix in the bundle's order.
-
-        A feature named in ``optional`` and absent from a row takes its
-        training mean; any other absent feature raises :class:`MissingFeature`.
-        """
-        matrix = np.empty((len(rows), len(self.meta.features)), dtype=np.float32)
-        for j, feature in enumerate(self.meta.features):
-            fill = self._means[j] if feature in optional else None
-            for i, row in enumerate(rows):
-                value = row.get(feature)
-                if value is None:
-                    if fill is None:
-                        raise MissingFeature(feature)
-                    value = fill
-                matrix[i, j] = value
+    def matrix(self, values: dict[str, object], rows: int, optional: tuple[str, ...] = ()) -> np.ndarray:
+        """Input columns (numbers as float arrays with NaN where absent,
+        categories as lists of labels) as the model's float64 matrix; absent
+        optional numeric inputs take their training mean. Rows still holding
+        NaN lack a required input (see :func:`missing_inputs`)."""
+        matrix = build_matrix(self.meta.inputs, values, rows)
+        if optional:
+            for j, name in enumerate(self.meta.features):
+                if name in optional:
+                    column = matrix[:, j]
+                    column[np.isnan(column)] = self._means[j]
         return matrix
 
+    def missing_inputs(self, matrix: np.ndarray) -> dict[int, str]:
+        """Row -> the first input it lacks, for rows that cannot be scored."""
+        missing: dict[int, str] = {}
+        bad = ~np.isfinite(matrix)
+        for i in np.flatnonzero(bad.any(axis=1)).tolist():
+            column = self.meta.features[int(np.flatnonzero(bad[i])[0])]
+            missing[i] = column.split("=", 1)[0]
+        return missing
+
     def score(self, matrix: np.ndarray) -> Scores:
-        return run_session(self.session, self.meta.kind, matrix, self._output_names)
+        if self.nearest is not None:
+            return self.nearest.score(matrix)
+        return self.score_onnx(matrix)
+
+    def score_onnx(self, matrix: np.ndarray) -> Scores:
+        return run_session(self.session, self.meta.kind, matrix, self._output_names, self.meta.positive)
+
+    def _fast_path(self, onnx_bytes: bytes) -> NearestCentre | None:
+        assert self.meta.centers is not None
+        try:
+            nearest = NearestCentre.build(onnx_bytes, self.meta.centers, len(self.meta.features))
+            if nearest.agrees_with(self.score_onnx, self.meta.centers):
+                return nearest
+        except (ValueError, IndexError) as error:
+            log.warning("kmeans_fast_path_unavailable", model_id=self.model_id, error=str(error))
+            return None
+        log.warning("kmeans_fast_path_disagrees_with_onnx", model_id=self.model_id, stream=self.meta.stream)
+        return None
+
+    def labels(self, prediction: np.ndarray) -> list[str] | None:
+        """Class labels of predicted class indices (None unless classification)."""
+        classes = self.meta.classes
+        if classes is None:
+            return None
+        return [classes[int(i)] for i in prediction.tolist()]
 
 
-def run_session(
-    session: ort.InferenceSession, kind: str, matrix: np.ndarray, output_names: list[str] | None = None
-) -> Scores:
-    """Score ``matrix`` with an exported graph and read its outputs as ``kind``
-    (a TaskKind value). The trainer checks a new graph through this same
-    function, so what it verifies is exactly what serving computes."""
-    names = output_names or [output.name for output in session.get_outputs()]
-    outputs = session.run(names, {INPUT_NAME: np.ascontiguousarray(matrix, dtype=np.float32)})
-    if kind == "regression":
-        return Scores(np.asarray(outputs[0], dtype=np.float64).reshape(-1), None)
-    labels = np.asarray(outputs[0]).reshape(-1).astype(np.float64)
-    second = np.asarray(outputs[1], dtype=np.float64)
-    if kind == "classification":
-        # probabilities of (normal, anomaly): the score is P(anomaly)
-        return Scores(labels, second[:, -1])
-    # clustering: the second output is the Euclidean distance to every centre
-    # in the scaler's space (what KMeans.transform gives on scaled input).
-    # A point on a centre can come out NaN: float32 cancellation leaves a
-    # tiny negative square under the graph's square root. Its distance is 0.
-    return Scores(labels, np.nan_to_num(second, nan=0.0).min(axis=1))
-
-
-def new_session(onnx_bytes: bytes) -> ort.InferenceSession:
-    return ort.InferenceSession(onnx_bytes, sess_options=session_options(), providers=["CPUExecutionProvider"])

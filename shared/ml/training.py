@@ -7,6 +7,9 @@ one thread: the machine is shared with Kafka and PostgreSQL.
 Inputs are rounded to float32 before fitting, because serving feeds the ONNX
 graph float32: a model trained on exactly the values it will see scores the
 held-out rows the same way in ONNX as in scikit-learn.
+
+Classification targets arrive as class indices (shared.ml.inputs keeps the
+labels); a binary task's positive class is index ``positive``.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPRegressor
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier, XGBRegressor
 
 from shared.ml import evaluate, hyperparams
 from shared.ml.hyperparams import HyperparameterError
+from shared.ml.inputs import InputColumn, feature_names
 from shared.streams import Algorithm, TaskKind, TaskSpec
 
 # Below this many usable rows a held-out split says nothing.
@@ -62,64 +66,72 @@ class TrainResult:
     task: TaskSpec
     algorithm: Algorithm
     pipeline: Pipeline
+    inputs: list[InputColumn]  # what the matrix's columns are (category fields one-hot)
     hyperparameters: dict[str, Any]  # effective values, JSON-safe
     metrics: dict[str, float]  # held-out
     X_test: np.ndarray  # float64, float32-representable
     y_test: np.ndarray | None
     rows_train: int
     feature_means: dict[str, float]
+    classes: list[str] | None = None  # classification: labels in index order
+    positive: int | None = None  # binary classification: the positive class index
     # Clustering: centres in raw units, row i is category i.
     centers: list[list[float]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)  # e.g. the confusion matrix
 
     @property
     def kind(self) -> TaskKind:
         return self.task.kind
 
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.inputs)
+
 
 def resolve_algorithm(task: TaskSpec, algorithm: str | Algorithm | None) -> Algorithm:
     """The algorithm to train ``task`` with (its default when None)."""
     if algorithm is None or algorithm == "":
-        return task.default_algorithm
+        return task.default
     try:
         chosen = Algorithm(algorithm)
     except ValueError:
         known = ", ".join(a.value for a in Algorithm)
         raise UnknownAlgorithm(f"unknown algorithm {algorithm!r} (algorithms: {known})") from None
-    if chosen not in task.algorithms:
-        allowed = ", ".join(a.value for a in task.algorithms)
-        raise UnknownAlgorithm(
-            f"algorithm {chosen.value!r} cannot learn task {task.name!r} ({task.kind.value}); use {allowed}"
-        )
+    if chosen not in task.allowed_algorithms:
+        allowed = ", ".join(a.value for a in task.allowed_algorithms)
+        raise UnknownAlgorithm(f"algorithm {chosen.value!r} cannot learn task {task.name!r} ({task.kind.value}); use {allowed}")
     return chosen
 
 
-def _estimator(algorithm: Algorithm, params: dict[str, Any], seed: int, y_train: np.ndarray | None) -> Any:
+def _estimator(kind: TaskKind, algorithm: Algorithm, params: dict[str, Any], seed: int,
+               y_train: np.ndarray | None, n_classes: int) -> Any:
+    classify = kind is TaskKind.CLASSIFICATION
     if algorithm is Algorithm.RANDOM_FOREST:
-        return RandomForestRegressor(**params, random_state=seed, n_jobs=1)
+        model = RandomForestClassifier if classify else RandomForestRegressor
+        return model(**params, random_state=seed, n_jobs=1)
     if algorithm is Algorithm.XGBOOST:
-        return XGBRegressor(**params, random_state=seed, n_jobs=1, tree_method="hist")
-    if algorithm is Algorithm.XGB_CLASSIFIER:
-        weight = params["scale_pos_weight"]
-        if weight is None:
-            assert y_train is not None
-            positives = int((y_train == 1).sum())
-            weight = (len(y_train) - positives) / positives
-        return XGBClassifier(
-            **{**params, "scale_pos_weight": weight},
-            random_state=seed,
-            n_jobs=1,
-            tree_method="hist",
-            eval_metric="logloss",
-        )
+        if not classify:
+            return XGBRegressor(**params, random_state=seed, n_jobs=1, tree_method="hist")
+        options = dict(params)
+        weight = options.pop("scale_pos_weight", None)
+        if n_classes == 2:
+            if weight is None:
+                assert y_train is not None
+                positives = int((y_train == 1).sum())
+                weight = (len(y_train) - positives) / positives
+            options["scale_pos_weight"] = weight
+        return XGBClassifier(**options, random_state=seed, n_jobs=1, tree_method="hist", eval_metric="logloss")
     if algorithm is Algorithm.MLP:
-        return MLPRegressor(
+        model = MLPClassifier if classify else MLPRegressor
+        return model(
             hidden_layer_sizes=tuple(params["hidden_layer_sizes"]),
             max_iter=params["epochs"],
             batch_size=params["batch_size"],
             learning_rate_init=params["learning_rate_init"],
             alpha=params["alpha"],
             activation=params["activation"],
+            early_stopping=params["early_stopping"],
+            n_iter_no_change=params["patience"],
             random_state=seed,
         )
     if algorithm is Algorithm.KMEANS:
@@ -127,10 +139,11 @@ def _estimator(algorithm: Algorithm, params: dict[str, Any], seed: int, y_train:
     raise UnknownAlgorithm(f"no estimator for {algorithm.value}")  # pragma: no cover - enum is exhaustive
 
 
-def _check_inputs(task: TaskSpec, X: np.ndarray, y: np.ndarray | None, min_rows: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _check_inputs(task: TaskSpec, X: np.ndarray, y: np.ndarray | None, names: list[str],
+                  n_classes: int, min_rows: int) -> tuple[np.ndarray, np.ndarray | None]:
     X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != len(task.features):
-        raise TrainingError(f"expected a matrix of {len(task.features)} columns ({', '.join(task.features)}), got shape {X.shape}")
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise TrainingError(f"expected a matrix of {len(names)} columns ({', '.join(names)}), got shape {X.shape}")
     if not np.isfinite(X).all():
         raise TrainingError("features hold NaN or infinite values")
     if len(X) < min_rows:
@@ -145,15 +158,16 @@ def _check_inputs(task: TaskSpec, X: np.ndarray, y: np.ndarray | None, min_rows:
     if not np.isfinite(y).all():
         raise TrainingError(f"target {task.target!r} holds NaN or infinite values")
     if task.kind is TaskKind.CLASSIFICATION:
-        if not np.isin(y, (0.0, 1.0)).all():
-            raise TrainingError(f"target {task.target!r} must be 0 or 1")
+        if n_classes < 2:
+            raise NotEnoughData(f"target {task.target!r} has {n_classes} class in these rows; at least 2 are needed")
+        if not np.isin(y, np.arange(n_classes)).all():
+            raise TrainingError(f"target {task.target!r} must hold class indices 0 to {n_classes - 1}")
         y = y.astype(np.int64)
     return X, y
 
 
-def _split(
-    kind: TaskKind, X: np.ndarray, y: np.ndarray | None, test_size: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+def _split(kind: TaskKind, X: np.ndarray, y: np.ndarray | None, test_size: float, seed: int,
+           classes: list[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     if not 0.0 < test_size < 0.9:
         raise TrainingError(f"test_size must be between 0 and 0.9, got {test_size}")
     n_test = int(np.ceil(len(X) * test_size))
@@ -163,29 +177,24 @@ def _split(
         )
     stratify = None
     if kind is TaskKind.CLASSIFICATION:
-        assert y is not None
-        counts = np.bincount(y, minlength=2)
+        assert y is not None and classes is not None
+        counts = np.bincount(y, minlength=len(classes))
         if counts.min() < 2:
-            present = "no anomaly" if counts[1] == 0 else ("no normal" if counts[0] == 0 else "fewer than 2 of one class")
-            raise NotEnoughData(f"the rows hold {present} examples ({counts[0]} normal, {counts[1]} anomaly); both classes are needed")
+            rare = ", ".join(f"{classes[i]!r} ({counts[i]})" for i in np.flatnonzero(counts < 2))
+            raise NotEnoughData(f"every class needs at least 2 examples to be learned and tested; too few: {rare}")
         stratify = y
     indices = np.arange(len(X))
     train_idx, test_idx = train_test_split(indices, test_size=test_size, random_state=seed, stratify=stratify)
-    return (
-        X[train_idx],
-        X[test_idx],
-        None if y is None else y[train_idx],
-        None if y is None else y[test_idx],
-    )
+    return X[train_idx], X[test_idx], None if y is None else y[train_idx], None if y is None else y[test_idx]
 
 
-def _order_clusters(task: TaskSpec, pipeline: Pipeline) -> list[list[float]]:
+def _order_clusters(task: TaskSpec, names: list[str], pipeline: Pipeline) -> list[list[float]]:
     """Renumber categories by the order feature's centre value (raw units,
     rising) and return the centres in that order."""
     scaler: StandardScaler = pipeline.named_steps["scaler"]
     kmeans: KMeans = pipeline.named_steps["model"]
     raw = scaler.inverse_transform(kmeans.cluster_centers_)
-    column = task.features.index(task.order_by) if task.order_by else 0
+    column = names.index(task.order_by) if task.order_by in names else 0
     order = np.argsort(raw[:, column], kind="stable")
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
@@ -194,26 +203,27 @@ def _order_clusters(task: TaskSpec, pipeline: Pipeline) -> list[list[float]]:
     return raw[order].tolist()
 
 
-def _fit_mlp(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> None:
+def _fit_mlp_regressor(pipeline: Pipeline, X: np.ndarray, y: np.ndarray) -> None:
     """Fit on a standardised target, then fold the target scale into the
     output layer: the network learns at a sensible scale (incomes are tens of
     thousands) and stays a plain MLPRegressor that converts to ONNX as is."""
     mean, std = float(y.mean()), float(y.std()) or 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        pipeline.fit(X, (y - mean) / std)
+    pipeline.fit(X, (y - mean) / std)
     mlp: MLPRegressor = pipeline.named_steps["model"]
     mlp.coefs_[-1] = mlp.coefs_[-1] * std
     mlp.intercepts_[-1] = mlp.intercepts_[-1] * std + mean
 
 
-def _metrics(task: TaskSpec, pipeline: Pipeline, X_test: np.ndarray, y_test: np.ndarray | None) -> dict[str, float]:
+def _metrics(task: TaskSpec, pipeline: Pipeline, X_test: np.ndarray, y_test: np.ndarray | None,
+             classes: list[str] | None, positive: int | None) -> tuple[dict[str, float], dict[str, Any]]:
     if task.kind is TaskKind.REGRESSION:
         assert y_test is not None
-        return evaluate.regression_metrics(y_test, pipeline.predict(X_test))
+        return evaluate.regression_metrics(y_test, pipeline.predict(X_test)), {}
     if task.kind is TaskKind.CLASSIFICATION:
-        assert y_test is not None
-        return evaluate.classification_metrics(y_test, pipeline.predict(X_test))
+        assert y_test is not None and classes is not None
+        predicted = pipeline.predict(X_test)
+        metrics = evaluate.classification_metrics(y_test, predicted, len(classes), positive)
+        return metrics, {"classes": classes, "confusion_matrix": evaluate.confusion(y_test, predicted, len(classes))}
     labels = pipeline.predict(X_test)
     # score() is minus the inertia of these rows in the model's scaled space.
     return evaluate.finite(
@@ -222,7 +232,7 @@ def _metrics(task: TaskSpec, pipeline: Pipeline, X_test: np.ndarray, y_test: np.
             "inertia": -float(pipeline.score(X_test)),
             "inertia_train": float(pipeline.named_steps["model"].inertia_),
         }
-    )
+    ), {}
 
 
 def train(
@@ -234,40 +244,57 @@ def train(
     test_size: float = 0.2,
     seed: int = 0,
     *,
+    inputs: list[InputColumn] | None = None,
+    classes: list[str] | None = None,
+    positive: int | None = None,
     min_rows: int = MIN_ROWS,
 ) -> TrainResult:
-    """Fit ``task`` on ``X`` (columns in ``task.features`` order) and ``y``.
+    """Fit ``task`` on ``X`` (columns described by ``inputs``; by default the
+    task's features, all numeric) and ``y`` (class indices into ``classes``
+    for classification).
 
     Raises :class:`TrainingError` (or :class:`HyperparameterError`) with a
     message for the caller when the request cannot work.
     """
+    inputs = list(inputs) if inputs is not None else [InputColumn(name=name) for name in task.features]
+    names = feature_names(inputs)
     chosen = resolve_algorithm(task, algorithm)
-    params = hyperparams.resolve(chosen, hyperparameters)
-    X, y = _check_inputs(task, X, y, max(min_rows, MIN_ROWS))
+    params = hyperparams.resolve(chosen, hyperparameters, task.kind)
+    n_classes = len(classes or ())
+    X, y = _check_inputs(task, X, y, names, n_classes, max(min_rows, MIN_ROWS))
     X = X.astype(np.float32).astype(np.float64)
-    X_train, X_test, y_train, y_test = _split(task.kind, X, y, test_size, seed)
+    X_train, X_test, y_train, y_test = _split(task.kind, X, y, test_size, seed, classes)
+    if task.kind is TaskKind.CLASSIFICATION and len(np.unique(y_train)) < n_classes:
+        raise NotEnoughData("a class is missing from the training split")
     if chosen is Algorithm.KMEANS and params["n_clusters"] > len(X_train):
         raise NotEnoughData(f"{len(X_train)} training rows cannot form {params['n_clusters']} clusters")
-    pipeline = Pipeline([("scaler", StandardScaler()), ("model", _estimator(chosen, params, seed, y_train))])
-    centers = None
-    if chosen is Algorithm.MLP:
-        assert y_train is not None
-        _fit_mlp(pipeline, X_train, y_train)
-    else:
-        pipeline.fit(X_train, y_train)
-    if chosen is Algorithm.KMEANS:
-        centers = _order_clusters(task, pipeline)
-    if chosen is Algorithm.XGB_CLASSIFIER:
+    pipeline = Pipeline(
+        [("scaler", StandardScaler()), ("model", _estimator(task.kind, chosen, params, seed, y_train, n_classes))]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if chosen is Algorithm.MLP and task.kind is TaskKind.REGRESSION:
+            assert y_train is not None
+            _fit_mlp_regressor(pipeline, X_train, y_train)
+        else:
+            pipeline.fit(X_train, y_train)
+    centers = _order_clusters(task, names, pipeline) if chosen is Algorithm.KMEANS else None
+    if chosen is Algorithm.XGBOOST and task.kind is TaskKind.CLASSIFICATION and n_classes == 2:
         params = {**params, "scale_pos_weight": float(pipeline.named_steps["model"].get_params()["scale_pos_weight"])}
+    metrics, evaluation = _metrics(task, pipeline, X_test, y_test, classes, positive)
     return TrainResult(
         task=task,
         algorithm=chosen,
         pipeline=pipeline,
+        inputs=inputs,
         hyperparameters=params,
-        metrics=_metrics(task, pipeline, X_test, y_test),
+        metrics=metrics,
         X_test=X_test,
         y_test=y_test,
         rows_train=len(X_train),
-        feature_means={name: float(v) for name, v in zip(task.features, X_train.mean(axis=0), strict=True)},
+        feature_means={name: float(v) for name, v in zip(names, X_train.mean(axis=0), strict=True)},
+        classes=classes,
+        positive=positive,
         centers=centers,
+        evaluation=evaluation,
     )

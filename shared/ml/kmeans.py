@@ -6,18 +6,19 @@ the same arithmetic in numpy answers about 2.5 times sooner (measured on the
 CI machine: 18 us against 45 us per row). The scaler's offset and scale are
 read from the graph and the centres from the bundle's meta.json (raw units,
 indexed by category), and the result is only used after it agrees with the
-graph itself on probe points; otherwise the gateway keeps scoring with ONNX.
+graph itself on probe points; otherwise the model keeps scoring with ONNX.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
 
-from shared.ml.serving import INPUT_NAME, Scores, ServingModel
+from shared.ml.scores import INPUT_NAME, Scores
 
 _PROBES = 256
 # Points this close to a boundary between two centres (relative to the
@@ -68,12 +69,12 @@ class NearestCentre:
         nearest = np.sqrt(squared[np.arange(len(labels)), labels])
         return Scores(labels.astype(np.float64), nearest)
 
-    def agrees_with(self, model: ServingModel, raw_centres: list[list[float]]) -> bool:
+    def agrees_with(self, onnx_score: Callable[[np.ndarray], Scores], raw_centres: list[list[float]]) -> bool:
         """True when numpy and the ONNX graph give the same categories (up to
         ties) and distances on the centres and random points around them."""
         probes = _probe_points(np.asarray(raw_centres, dtype=np.float64))
         ours = self.score(probes)
-        theirs = model.score(probes.astype(np.float32))
+        theirs = onnx_score(probes.astype(np.float32))
         squared = self._squared(probes)
         rows = np.arange(len(probes))
         ours_labels = ours.prediction.astype(np.int64)

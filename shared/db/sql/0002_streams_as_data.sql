@@ -1,0 +1,46 @@
+-- Streams declared as data: every registered version of every stream, and
+-- the tables that used to name the pressure stream's columns made general.
+
+CREATE TABLE streams (
+    name           text        NOT NULL,
+    version        integer     NOT NULL CHECK (version >= 1),
+    status         text        NOT NULL CHECK (status IN ('active', 'archived')),
+    declaration    jsonb       NOT NULL,
+    fingerprint    text        NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (name, version)
+);
+
+-- Classification details a metric cannot hold: the class labels and the
+-- confusion matrix on the held-out rows.
+ALTER TABLE models ADD COLUMN evaluation jsonb NOT NULL DEFAULT '{}';
+
+-- Classification: the predicted and the actual class as the user's labels
+-- (prediction and actual hold their class indices).
+ALTER TABLE predictions ADD COLUMN label text;
+ALTER TABLE predictions ADD COLUMN actual_label text;
+
+-- Alerts about any entity stream: the entity's key and area (for pressure:
+-- the sensor id and the neighbourhood) and the task that raised them.
+ALTER TABLE alerts RENAME COLUMN sensor_id TO key;
+ALTER TABLE alerts RENAME COLUMN neighbourhood TO area;
+ALTER TABLE alerts ADD COLUMN task text;
+ALTER INDEX alerts_sensor RENAME TO alerts_key;
+
+-- The latest state of each entity of each entity stream (was sensor_state,
+-- which named the pressure stream's columns).
+DROP TABLE sensor_state;
+CREATE TABLE entity_state (
+    stream         text        NOT NULL,
+    key            text        NOT NULL,
+    area           text,
+    latitude       double precision,
+    longitude      double precision,
+    kind           text,
+    state          jsonb       NOT NULL DEFAULT '{}',
+    last_score     double precision,
+    alert          boolean     NOT NULL DEFAULT false,
+    reading_at     timestamptz,
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (stream, key)
+);
