@@ -13,7 +13,7 @@ from bench.measure import sustained_rate
 from bench.procs import fleet
 from bench.produce import produce_raw
 from shared.kafka.admin import ensure_topics
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 

@@ -14,7 +14,8 @@ from services.generator.energy import EnergySource
 from services.generator.people import PeopleSource
 from services.generator.pressure import PressureSource
 from shared.features.engineering import FeatureBuilder
-from shared.streams import StreamSpec, TaskKind, TaskSpec, get_stream
+from shared.streams import StreamSpec, TaskKind, TaskSpec
+from bench.streams import get_stream
 from shared.validation import validate_batch
 
 # More sensors than the generator's default of 20, so that a million

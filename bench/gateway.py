@@ -18,7 +18,7 @@ from bench.services import service_env
 from bench.wrk import run_wrk
 from services.gateway.schemas import PREDICT_EXAMPLE, REGRESS_EXAMPLE
 from shared.infra.ports import free_port
-from shared.streams import ENERGY
+from bench.streams import ENERGY
 
 WARMUP_S = 2
 

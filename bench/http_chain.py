@@ -23,7 +23,7 @@ from bench.models import PreparedModel
 from bench.procs import fleet, wait_until
 from services.generator.messages import Emitter
 from shared.infra.ports import free_port, port_open
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 
 WARMUP = 30
 

@@ -21,7 +21,7 @@ from bench.produce import produce_raw
 from bench.services import consumer_env, normalizer_env, service_env
 from shared.db import create_pool
 from shared.kafka.admin import ensure_topics
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 WARMUP_EVENTS = 50  # per stream, to have every service joined and warm

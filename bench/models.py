@@ -21,7 +21,7 @@ from shared.ml.bundle import JOBLIB_FILE, BundleMeta, write_bundle
 from shared.ml.export import export
 from shared.ml.publish import bundle_meta
 from shared.ml.training import train
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 
 VERSION = 1
 

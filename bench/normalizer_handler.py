@@ -25,7 +25,7 @@ from services.generator.people import PeopleSource
 from services.generator.pressure import PressureSource
 from services.normalizer.handler import Normalizer
 from services.normalizer.service import tune_gc
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 TOPICS = Topics("bench.")

@@ -19,7 +19,7 @@ import sys
 
 from shared.kafka import Outgoing, make_consumer, make_producer
 from shared.kafka.send import send_batched
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 

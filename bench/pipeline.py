@@ -28,7 +28,7 @@ from bench.scrape import loop_metrics
 from bench.services import consumer_env, normalizer_env
 from shared.db import create_pool
 from shared.kafka.admin import ensure_topics
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 POLL_S = 0.5

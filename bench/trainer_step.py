@@ -16,7 +16,7 @@ from shared.events import TrainCommand
 from shared.kafka import make_producer
 from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 TIMEOUT_S = 240

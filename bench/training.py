@@ -30,7 +30,8 @@ from shared.ml.bundle import BundleMeta, write_bundle
 from shared.ml.evaluate import PRIMARY_METRIC
 from shared.ml.export import export
 from shared.ml.training import train
-from shared.streams import STREAMS, Algorithm, StreamSpec, TaskSpec
+from shared.streams import Algorithm, StreamSpec, TaskSpec
+from bench.streams import STREAMS
 
 
 def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None, *,
@@ -94,7 +95,7 @@ def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
 
 def _jobs() -> list[tuple[StreamSpec, TaskSpec, Algorithm]]:
     return [(stream, task, algorithm) for stream in STREAMS.values() for task in stream.tasks
-            for algorithm in task.algorithms]
+            for algorithm in task.allowed_algorithms]
 
 
 async def training(bench: Bench) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -200,8 +201,9 @@ def _object_column(spec: FieldSpec, values: list[Any], reasons: list[str | None]
     return column
 
 
-def validate_batch(stream: StreamSpec, records: list[Any]) -> BatchValidation:
-    """Check every record of a batch against ``stream``'s fields."""
+def validate_batch(stream: StreamSpec | Sequence[FieldSpec], records: list[Any]) -> BatchValidation:
+    """Check every record of a batch against ``stream``'s fields (or a list of fields)."""
+    fields = stream.fields if isinstance(stream, StreamSpec) else stream
     count = len(records)
     reasons: list[str | None] = [None] * count
     rows: list[dict[str, Any]] = []
@@ -212,7 +214,7 @@ def validate_batch(stream: StreamSpec, records: list[Any]) -> BatchValidation:
             reasons[i] = f"record: expected an object, got {type(record).__name__}"
             rows.append({})
     columns: dict[str, np.ndarray | list[Any]] = {}
-    for spec in stream.fields:
+    for spec in fields:
         values = [row.get(spec.name, _MISSING) for row in rows]
         if spec.numeric:
             columns[spec.name] = _numeric_column(spec, values, reasons)

@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 
 from services.normalizer.handler import Normalizer
-from shared.streams import STREAMS
+from bench.streams import STREAMS
 from shared.topics import Topics
 
 app = FastAPI(default_response_class=ORJSONResponse)

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import ORJSONResponse
 
 from shared.ml.serving import ServingModel
-from shared.streams import get_stream
+from bench.streams import get_stream
 
 app = FastAPI(default_response_class=ORJSONResponse)
 artifact_dir = Path(os.environ["ARTIFACT_DIR"])

@@ -10,31 +10,16 @@ import argparse
 import os
 import sys
 
-from services.cli import commands
+from services.cli import commands, streams_commands
 from services.cli.client import DEFAULT_URL, CliError, Gateway
 from services.cli.output import err
-from shared.streams import ENERGY, STREAMS
-
-CLUSTER = ENERGY.task("cluster")
-CARBON = ENERGY.task("carbon")
-
-
-def _feature_options(parser: argparse.ArgumentParser, features: tuple[str, ...], optional: tuple[str, ...]) -> None:
-    for name in features:
-        spec = ENERGY.field(name)
-        parser.add_argument(
-            f"--{name.replace('_', '-')}", dest=name, metavar="NUMBER", required=name not in optional,
-            help=spec.description or name,
-        )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fluxo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("FLUXO_URL", DEFAULT_URL),
                         help=f"gateway address (env FLUXO_URL, default {DEFAULT_URL})")
     parser.add_argument("--api-key", default=os.environ.get("FLUXO_API_KEY"),
-                        help="API key for upload, train and download (env FLUXO_API_KEY)")
+                        help="API key for the commands that change something, and downloads (env FLUXO_API_KEY)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for one HTTP answer")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -43,20 +28,48 @@ def build_parser() -> argparse.ArgumentParser:
         child.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
         return child
 
-    predict = command("predict", "energy-mix category of one record (energy / cluster)")
-    _feature_options(predict, CLUSTER.features, CLUSTER.optional_features)
+    predict = command("predict", "score one record: any stream and task, or the original /predict")
+    predict.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the record's inputs")
+    predict.add_argument("--stream", help="the stream (default: the original /predict route)")
+    predict.add_argument("--task", help="the task (may be left out when the stream has one)")
 
-    regress = command("regress", f"predicted {CARBON.target} of one record (energy / carbon)")
-    _feature_options(regress, CARBON.features, CARBON.optional_features)
+    regress = command("regress", "predicted value of one record through the original /regress route")
+    regress.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the record's inputs")
+
+    send = command("send", "send one record to a stream (as a device would)")
+    send.add_argument("values", nargs="+", metavar="NAME=VALUE", help="the record's fields")
+    send.add_argument("--stream", required=True)
+    send.add_argument("--event-id", help="your id for the record: resending it scores nothing twice")
+
+    streams = sub.add_parser("streams", help="register, list, inspect, archive or infer streams")
+    streams_sub = streams.add_subparsers(dest="streams_command", required=True, metavar="ACTION")
+
+    def streams_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        child = streams_sub.add_parser(name, help=help_text, description=help_text)
+        child.add_argument("--json", action="store_true", help="print the gateway's JSON answer")
+        return child
+
+    streams_command("list", "every stream and its version")
+    show = streams_command("show", "one stream: its declaration, versions and task inputs")
+    show.add_argument("name")
+    create = streams_command("create", "register a stream (or a new version) from a YAML or JSON declaration")
+    create.add_argument("file", help="a declaration file (- for standard input)")
+    delete = streams_command("delete", "archive a stream: no more training or scoring, data and models kept")
+    delete.add_argument("name")
+    infer = streams_command("infer", "propose a declaration from a CSV or XLSX file")
+    infer.add_argument("file", help="a .csv or .xlsx file")
+    infer.add_argument("--target", required=True, help="the column to learn")
+    infer.add_argument("--name", help="the stream's name (default: from the file name)")
+    infer.add_argument("-o", "--output", help="write the declaration (YAML) to this file")
 
     upload = command("upload", "upload a CSV or XLSX file of a stream's records")
     upload.add_argument("file", help="a .csv or .xlsx file")
-    upload.add_argument("--stream", required=True, choices=list(STREAMS))
+    upload.add_argument("--stream", required=True)
     upload.add_argument("--no-progress", action="store_true", help="no progress bar")
     upload.add_argument("--show-rejected", type=int, default=20, metavar="N", help="rejected rows to list")
 
     train = command("train", "train a model and wait for its metrics")
-    train.add_argument("--stream", required=True, choices=list(STREAMS))
+    train.add_argument("--stream", required=True)
     train.add_argument("--task", required=True)
     train.add_argument("--algorithm")
     window = train.add_mutually_exclusive_group()
@@ -73,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("run_id")
 
     models = command("models", "models in the registry")
-    models.add_argument("--stream", choices=list(STREAMS))
+    models.add_argument("--stream")
     models.add_argument("--task")
     models.add_argument("--limit", type=int, default=50)
 
@@ -83,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     watch = command("watch", "print predictions or alerts as they arrive")
     watch.add_argument("kind", nargs="?", choices=["predictions", "alerts"], default="predictions")
-    watch.add_argument("--stream", choices=list(STREAMS))
+    watch.add_argument("--stream")
     watch.add_argument("--task")
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     watch.add_argument("--count", type=int, default=0, help="stop after N rows (0: never)")
@@ -97,10 +110,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         match args.command:
             case "predict":
-                return commands.predict(gateway, args, list(CLUSTER.features))
+                return commands.predict(gateway, args)
             case "regress":
-                assert CARBON.target is not None
-                return commands.regress(gateway, args, list(CARBON.features), CARBON.target)
+                return commands.regress(gateway, args)
+            case "send":
+                return commands.send(gateway, args)
+            case "streams":
+                return streams_commands.run(gateway, args)
             case "upload":
                 return commands.upload(gateway, args)
             case "train":

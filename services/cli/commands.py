@@ -22,28 +22,63 @@ PROGRESS_FROM_BYTES = 1024 * 1024
 SHA256_HEADER = "X-Content-SHA256"
 
 
-def _values(args: argparse.Namespace, features: list[str]) -> dict[str, str]:
-    return {name: getattr(args, name) for name in features if getattr(args, name) is not None}
+def record(pairs: list[str]) -> dict[str, Any]:
+    """NAME=VALUE arguments as a record; values go as written (the gateway
+    checks and converts them: numbers, booleans, categories, timestamps)."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise CliError(f"expected NAME=VALUE, got {pair!r}", code=2)
+        values[name.strip().replace("-", "_")] = raw
+    return values
 
 
-def predict(gateway: Gateway, args: argparse.Namespace, features: list[str]) -> int:
-    body = gateway.json("POST", "/predict", json=_values(args, features))
+def predict(gateway: Gateway, args: argparse.Namespace) -> int:
+    if args.stream is None:
+        body = gateway.json("POST", "/predict", json=record(args.values))
+        if args.json:
+            print_json(body)
+            return 0
+        out.print(f"category {body['category']}  (model {body['model_id']}, version {body['model_version']})")
+        if body.get("center"):
+            centre = ", ".join(f"{k}={v:.6g}" for k, v in body["center"].items())
+            out.print(f"centre: {centre}")
+        return 0
+    request: dict[str, Any] = {"record": record(args.values)}
+    if args.task:
+        request["task"] = args.task
+    body = gateway.json("POST", f"/v1/streams/{args.stream}/predict", json=request)
     if args.json:
         print_json(body)
         return 0
-    out.print(f"category {body['category']}  (model {body['model_id']}, version {body['model_version']})")
-    if body.get("center"):
-        centre = ", ".join(f"{k}={v:.6g}" for k, v in body["center"].items())
-        out.print(f"centre: {centre}")
+    row = body["predictions"][0]
+    value = row.get("label") or f"{row['prediction']:.6g}"
+    out.print(f"{body['stream']}/{body['task']}: {value}  (model {body['model_id']}, version {body['model_version']})")
+    if row.get("probabilities"):
+        out.print("probabilities: " + ", ".join(f"{k}={v:.3f}" for k, v in row["probabilities"].items()))
     return 0
 
 
-def regress(gateway: Gateway, args: argparse.Namespace, features: list[str], target: str) -> int:
-    body = gateway.json("POST", "/regress", json=_values(args, features))
+def regress(gateway: Gateway, args: argparse.Namespace) -> int:
+    body = gateway.json("POST", "/regress", json=record(args.values))
     if args.json:
         print_json(body)
         return 0
-    out.print(f"{target} {body['prediction']:.6g}  (model {body['model_id']}, version {body['model_version']})")
+    out.print(f"{body['stream']}/{body['task']}: {body['prediction']:.6g}  "
+              f"(model {body['model_id']}, version {body['model_version']})")
+    return 0
+
+
+def send(gateway: Gateway, args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"record": record(args.values)}
+    if args.event_id:
+        request["event_ids"] = [args.event_id]
+    body = gateway.json("POST", f"/v1/streams/{args.stream}/events", json=request)
+    if args.json:
+        print_json(body)
+        return 0
+    out.print(f"sent to {body['topic']}: event {body['event_ids'][0]}")
     return 0
 
 
@@ -63,10 +98,10 @@ def upload(gateway: Gateway, args: argparse.Namespace) -> int:
                 task_id = progress.add_task(f"uploading {path.name}", total=size)
                 reader = ProgressReader(handle, progress, task_id)
                 body = gateway.json("POST", "/upload", data={"stream": args.stream},
-                                    files={"file": (path.name, reader, _content_type(path))})
+                                    files={"file": (path.name, reader, content_type(path))})
         else:
             body = gateway.json("POST", "/upload", data={"stream": args.stream},
-                                files={"file": (path.name, handle, _content_type(path))})
+                                files={"file": (path.name, handle, content_type(path))})
     if args.json:
         print_json(body)
         return 0
@@ -83,7 +118,7 @@ def upload(gateway: Gateway, args: argparse.Namespace) -> int:
     return 0
 
 
-def _content_type(path: Path) -> str:
+def content_type(path: Path) -> str:
     if path.suffix.lower() in {".xlsx", ".xlsm"}:
         return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return "text/csv"
@@ -191,11 +226,14 @@ def _identity(kind: str, row: dict[str, Any]) -> tuple[Any, ...]:
 def _line(kind: str, row: dict[str, Any]) -> str:
     if kind == "predictions":
         actual = f" actual={row['actual']:.6g}" if row.get("actual") is not None else ""
-        value = "-" if row.get("prediction") is None else f"{row['prediction']:.6g}"
+        if row.get("actual_label"):
+            actual = f" actual={row['actual_label']}"
+        value = row.get("label") or ("-" if row.get("prediction") is None else f"{row['prediction']:.6g}")
         return (f"{row['scored_at'][:23]} {row['stream']}/{row['task']} key={row['key']} "
                 f"prediction={value}{actual} v{row['model_version']}")
-    return (f"{row['created_at'][:23]} ALERT sensor={row['sensor_id']} {row.get('neighbourhood') or ''} "
-            f"value={row['value']:.6g} score={row['score']:.3f} v{row['model_version']}")
+    value = "-" if row.get("value") is None else f"{row['value']:.6g}"
+    return (f"{row['created_at'][:23]} ALERT {row['stream']} key={row['key']} {row.get('area') or ''} "
+            f"value={value} score={row['score']:.3f} v{row['model_version']}")
 
 
 def watch(gateway: Gateway, args: argparse.Namespace) -> int:

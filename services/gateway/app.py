@@ -1,8 +1,10 @@
 """The FastAPI application and the lifespan that owns its clients.
 
-The lifespan creates the topics, opens one asyncpg pool (migrations applied)
-and one Kafka producer, loads the active models and starts the task that
-keeps them current; on shutdown it stops them in reverse order.
+The lifespan opens one asyncpg pool (migrations applied) and one Kafka
+producer, loads the stream catalog (registering the built-in declarations
+on a first start) and follows the streams topic, loads the active models
+and keeps them in step with the registry; on shutdown it stops everything
+in reverse order.
 """
 
 from __future__ import annotations
@@ -14,25 +16,30 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.gateway.cache import ModelCache, open_models_consumer, watch_models
+from services.gateway.declarations import load_catalog
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import MetricsMiddleware
-from services.gateway.routes import data, models, ops, scoring, training, upload
+from services.gateway.routes import data, models, ops, scoring, streams, training, upload
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from shared.db import apply_migrations, create_pool
 from shared.kafka import make_producer
 from shared.kafka.admin import ensure_topics
+from shared.ml.served import ServedModels, follow_registry, open_models_consumer
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog, StreamsWatcher
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
 
 DESCRIPTION = """
-Fluxo's REST gateway: score records with the newest models, upload CSV/XLSX
-data into the pipeline, train on demand and browse the model registry.
+Fluxo's REST gateway: register streams (declared as data, or inferred from a
+spreadsheet), send events, score records with the newest models, upload
+CSV/XLSX data into the pipeline, train on demand and browse the model registry.
 
-When FLUXO_API_KEY is set, `/upload`, `/train` and the model downloads need it
-in the `X-API-Key` header.
+When FLUXO_API_KEY is set, the routes that change something (registering a
+stream, sending events, uploads, training) and model downloads need it in the
+`X-API-Key` header.
 """
 
 
@@ -42,7 +49,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             state = await _start(settings, stack)
             app.state.gateway = state
-            log.info("gateway_ready", models=len(state.cache.loaded()))
+            log.info("gateway_ready", streams=state.catalog.names(), models=len(state.models.loaded()))
             yield
         log.info("gateway_stopped")
 
@@ -53,7 +60,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (scoring, upload, training, models, data, ops):
+    for module in (scoring, streams, upload, training, models, data, ops):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware)
     return app
@@ -61,6 +68,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
 async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) -> GatewayState:
     topics = Topics(settings.topic_prefix)
+    catalog = Catalog(builtin_streams())
     await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
 
     pool = await create_pool(settings.database_url)
@@ -71,24 +79,33 @@ async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) ->
     await producer.start()
     stack.push_async_callback(producer.stop)
 
-    consumer = await open_models_consumer(
-        settings.kafka_bootstrap_servers, topics.models, f"{settings.service_name}-models"
-    )
-    stack.push_async_callback(consumer.stop)
+    # Follow the streams topic from its start (other gateways register too),
+    # then take the registry's versions, which are authoritative.
+    watcher = StreamsWatcher(settings.kafka_bootstrap_servers, topics.streams, catalog, f"{settings.service_name}-streams")
+    stack.push_async_callback(watcher.stop)
+    await watcher.start()
+    models = ServedModels(settings.service_name, settings.artifact_dir, catalog)
+    state = GatewayState(settings=settings, topics=topics, producer=producer, pool=pool, catalog=catalog, models=models)
+    await load_catalog(state, settings.dependency_timeout_seconds)
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(catalog.names()))
 
-    cache = ModelCache(settings.artifact_dir)
-    await cache.refresh(pool)
+    consumer = await open_models_consumer(settings.kafka_bootstrap_servers, topics.models, f"{settings.service_name}-models")
+    stack.push_async_callback(consumer.stop)
+    await models.sync(pool)
 
     stop = asyncio.Event()
-    watcher = asyncio.create_task(
-        watch_models(cache, consumer, pool, settings.model_refresh_seconds, stop), name="watch-models"
-    )
+    tasks = [
+        asyncio.create_task(follow_registry(models, consumer, pool, settings.model_refresh_seconds, stop), name="models"),
+        asyncio.create_task(watcher.run(stop), name="streams"),
+    ]
 
-    async def stop_watcher() -> None:
+    async def stop_tasks() -> None:
         stop.set()
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    stack.push_async_callback(stop_watcher)
-    return GatewayState(settings=settings, topics=topics, producer=producer, pool=pool, cache=cache)
+    stack.push_async_callback(stop_tasks)
+    return state

@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,6 +41,29 @@ class ApiError(Exception):
 def invalid(field: str, reason: str, **extra: Any) -> ApiError:
     """A 422 about one field."""
     return ApiError(422, f"{field}: {reason}", [{"field": field, "reason": reason}], **extra)
+
+
+# Kafka or PostgreSQL away, or slower than the request's deadline.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    TimeoutError,
+    KafkaError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@contextlib.contextmanager
+def unavailable(what: str) -> Iterator[None]:
+    """Answer 503 naming ``what`` could not be done when a dependency fails."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as error:
+        log.warning("dependency_unavailable", what=what, error=f"{type(error).__name__}: {error}")
+        raise ApiError(503, f"{what}: {type(error).__name__} {str(error)[:200]}".rstrip() + "; nothing was done, "
+                       "try again") from None
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -40,8 +40,8 @@ async def recent_predictions(
     db: asyncpg.Pool, stream: str | None, task: str | None, since: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(
-        """SELECT event_id, stream, task, key, status, model_id, model_version, prediction, score,
-                  actual, error, produced_at, scored_at
+        """SELECT event_id, stream, task, key, status, model_id, model_version, prediction, label, score,
+                  actual, actual_label, error, produced_at, scored_at
            FROM predictions
            WHERE ($1::text IS NULL OR stream = $1) AND ($2::text IS NULL OR task = $2)
              AND ($3::timestamptz IS NULL OR scored_at > $3)
@@ -55,7 +55,7 @@ async def recent_alerts(
     db: asyncpg.Pool, stream: str | None, since: datetime | None, limit: int
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(
-        """SELECT event_id, stream, sensor_id, neighbourhood, latitude, longitude, value, score,
+        """SELECT event_id, stream, task, key, area, latitude, longitude, value, score,
                   model_version, reading_at, created_at
            FROM alerts
            WHERE ($1::text IS NULL OR stream = $1) AND ($2::timestamptz IS NULL OR created_at > $2)
@@ -65,21 +65,28 @@ async def recent_alerts(
     return [dict(row) for row in rows]
 
 
-async def sensors(
-    db: asyncpg.Pool, neighbourhood: str | None, alert_only: bool, limit: int
+async def entities(
+    db: asyncpg.Pool, stream: str, area: str | None, alert_only: bool, limit: int
 ) -> list[dict[str, Any]]:
+    """The latest state of each entity of ``stream``, its declared state values
+    flattened into the row, with its alerts of the last 24 hours."""
     rows = await db.fetch(
-        """SELECT s.sensor_id, s.neighbourhood, s.latitude, s.longitude, s.sensor_type, s.pressure_mca,
-                  s.media_hora, s.media_30d, s.std_30d, s.last_score, s.alert, s.reading_at, s.updated_at,
+        """SELECT e.key, e.area, e.latitude, e.longitude, e.kind, e.state, e.last_score, e.alert,
+                  e.reading_at, e.updated_at,
                   coalesce(a.alerts_24h, 0) AS alerts_24h, a.last_alert_at
-           FROM sensor_state s
+           FROM entity_state e
            LEFT JOIN LATERAL (
                SELECT count(*) FILTER (WHERE created_at > now() - interval '24 hours') AS alerts_24h,
                       max(created_at) AS last_alert_at
-               FROM alerts WHERE alerts.sensor_id = s.sensor_id
+               FROM alerts WHERE alerts.stream = e.stream AND alerts.key = e.key
            ) a ON true
-           WHERE ($1::text IS NULL OR s.neighbourhood = $1) AND (NOT $2 OR s.alert)
-           ORDER BY s.sensor_id LIMIT $3""",
-        neighbourhood, alert_only, limit,
+           WHERE e.stream = $1 AND ($2::text IS NULL OR e.area = $2) AND (NOT $3 OR e.alert)
+           ORDER BY e.key LIMIT $4""",
+        stream, area, alert_only, limit,
     )
-    return [dict(row) for row in rows]
+    out = []
+    for row in rows:
+        item = dict(row)
+        state = item.pop("state") or {}
+        out.append({**item, **state})
+    return out

@@ -1,8 +1,10 @@
 """Request and answer bodies, as they appear in the OpenAPI schema (with examples).
 
-Bodies of the single-row scoring routes are described here but decoded with
-orjson in the route itself (see routes/scoring.py); their JSON schema is
-derived from the stream declaration, not written out by hand.
+Examples use a user's stream, ``houses`` (declared in README's walk-through):
+the gateway knows no stream's columns in code. Bodies of the single-row
+scoring routes are described here but decoded with orjson in the route
+itself (see routes/scoring.py); their JSON schema is derived from the
+stream declaration (:func:`record_schema`).
 """
 
 from __future__ import annotations
@@ -10,29 +12,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.gateway.features import task_fields
-from shared.streams import ENERGY, StreamSpec, TaskSpec
+from shared.streams import FieldSpec, FieldType
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
 class ErrorItem(BaseModel):
-    field: str = Field(description="The field, column or parameter at fault.")
+    field: str = Field(description="The field, column, parameter or JSON path at fault.")
     reason: str
     row: int | None = Field(None, description="For uploads: the row in the file (the header is row 1).")
     index: int | None = Field(None, description="For batches: the record's position in records (from 0).")
 
 
 class ErrorBody(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "detail": "renewables_share_energy: above maximum 100",
-                    "errors": [{"field": "renewables_share_energy", "reason": "above maximum 100"}],
-                }
-            ]
-        }
+    model_config = _examples(
+        {"detail": "rooms: above maximum 50", "errors": [{"field": "rooms", "reason": "above maximum 50"}]}
     )
     detail: str
     errors: list[ErrorItem] = Field(default_factory=list)
@@ -52,22 +50,33 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 NO_MODEL_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": NoModelBody, "description": "No model for this stream and task yet."}
 }
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "Kafka or PostgreSQL did not answer in time; nothing was done."}
+}
 
 
-def record_schema(stream: StreamSpec, task: TaskSpec) -> dict[str, Any]:
-    """JSON schema of one record for ``task``: numbers or numeric strings."""
+def record_schema(fields: tuple[FieldSpec, ...]) -> dict[str, Any]:
+    """JSON schema of one request record with these fields: numbers or numeric strings."""
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for spec in task_fields(stream, task):
-        number: dict[str, Any] = {"type": "number"}
-        if spec.minimum is not None:
-            number["minimum"] = spec.minimum
-        if spec.maximum is not None:
-            number["maximum"] = spec.maximum
-        properties[spec.name] = {
-            "anyOf": [number, {"type": "string", "description": "a number written as a string"}],
-            "description": spec.description or f"{spec.name} ({spec.type.value})",
-        }
+    for spec in fields:
+        if spec.numeric:
+            number: dict[str, Any] = {"type": "number"}
+            if spec.minimum is not None:
+                number["minimum"] = spec.minimum
+            if spec.maximum is not None:
+                number["maximum"] = spec.maximum
+            schema: dict[str, Any] = {"anyOf": [number, {"type": "string", "description": "a number written as a string"}]}
+        elif spec.type is FieldType.CATEGORY and spec.categories and not spec.open:
+            schema = {"type": "string", "enum": list(spec.categories)}
+        elif spec.type is FieldType.BOOL:
+            schema = {"anyOf": [{"type": "boolean"}, {"type": "string"}]}
+        elif spec.type is FieldType.DATETIME:
+            schema = {"type": "string", "format": "date-time"}
+        else:
+            schema = {"type": "string"}
+        schema["description"] = spec.description or f"{spec.name} ({spec.type.value})"
+        properties[spec.name] = schema
         if spec.required:
             required.append(spec.name)
     return {"type": "object", "properties": properties, "required": required}
@@ -88,54 +97,23 @@ def json_body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any
     }
 
 
-CLUSTER = ENERGY.task("cluster")
-CARBON = ENERGY.task("carbon")
-PREDICT_EXAMPLE = {
-    "renewables_share_energy": "0.053", "fossil_share_energy": "99.947", "carbon_intensity_elec": "508.162"
-}
-REGRESS_EXAMPLE = {"renewables_share_energy": "0.480"}
-
-
 class ClusterAnswer(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "stream": "energy", "task": "cluster", "category": 2, "model_id": 7, "model_version": 3,
-                    "center": {"renewables_share_energy": 4.1, "fossil_share_energy": 95.2,
-                               "carbon_intensity_elec": 610.4},
-                    "distance": 0.41,
-                }
-            ]
-        }
-    )
     stream: str
     task: str
-    category: int = Field(description="Energy-mix category; categories are numbered by rising carbon intensity.")
+    category: int = Field(description="The category; categories are numbered by their order_by feature's centre, rising.")
     model_id: int
     model_version: int
     center: dict[str, float] | None = Field(description="The category's centre, in the request's units.")
     distance: float | None = Field(description="Distance to that centre in the model's scaled space.")
 
 
-assert CARBON.target is not None
-RegressionAnswer = create_model(
-    "RegressionAnswer",
-    __config__=ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"stream": "energy", "task": "carbon", CARBON.target: 431.7, "prediction": 431.7,
-                 "model_id": 8, "model_version": 2}
-            ]
-        }
-    ),
-    stream=(str, ...),
-    task=(str, ...),
-    prediction=(float, Field(description=f"Predicted {CARBON.target}.")),
-    model_id=(int, ...),
-    model_version=(int, ...),
-    **{CARBON.target: (float, Field(description="Same as prediction, under the target's own name."))},
-)
+class RegressionAnswer(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    stream: str
+    task: str
+    prediction: float = Field(description="The predicted target; also given under the target's own name.")
+    model_id: int
+    model_version: int
 
 
 class BatchPredictRequest(BaseModel):
@@ -143,9 +121,9 @@ class BatchPredictRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"task": "carbon", "records": [{"renewables_share_energy": 12.5}, {"renewables_share_energy": "40"}]},
-                {"task": "anomaly", "record": {"pressure_mca": 31.2, "media_hora": 30.8, "media_30d": 29.9,
-                                               "std_30d": 1.4, "dif_media": 0.9, "media_hora_relativa": 1.0}},
+                {"task": "price", "records": [{"area_m2": 72, "rooms": 3, "district": "north"},
+                                              {"area_m2": "120", "rooms": 5, "district": "centre"}]},
+                {"task": "price", "record": {"area_m2": 55, "rooms": 2, "district": "south"}},
             ]
         },
     )
@@ -155,38 +133,20 @@ class BatchPredictRequest(BaseModel):
 
 
 class ScoredRow(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "prediction": 431.7,
-                    "score": None,
-                }
-            ]
-        }
-    )
-
-    prediction: float
+    prediction: float = Field(description="The value, the class index or the category.")
     score: float | None = Field(
-        None, description="Probability of the positive class, or distance to the nearest centre."
+        None, description="Probability of the positive class (binary), of the predicted class (several), "
+        "or distance to the nearest centre."
     )
+    label: str | None = Field(None, description="Classification: the predicted class, as the stream's labels.")
+    probabilities: dict[str, float] | None = Field(None, description="Classification: each class's probability.")
 
 
 class BatchPredictAnswer(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "stream": "energy",
-                    "task": "carbon",
-                    "model_id": 8,
-                    "model_version": 2,
-                    "predictions": [{"prediction": 812.4, "score": None}, {"prediction": 590.1, "score": None}],
-                }
-            ]
-        }
+    model_config = _examples(
+        {"stream": "houses", "task": "price", "model_id": 8, "model_version": 2,
+         "predictions": [{"prediction": 241000.0, "score": None}, {"prediction": 515500.0, "score": None}]}
     )
-
     stream: str
     task: str
     model_id: int
@@ -201,19 +161,13 @@ class RejectedRow(BaseModel):
 
 
 class UploadAnswer(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a", "stream": "energy", "filename": "energy.csv",
-                    "file_type": "csv", "size_bytes": 18211, "sha256": "9f2c...", "rows_total": 402,
-                    "rows_accepted": 400, "rows_rejected": 2,
-                    "rejected": [{"row": 17, "field": "fossil_share_energy", "reason": "above maximum 100"},
-                                 {"row": 230, "field": "country", "reason": "missing"}],
-                    "rejected_truncated": False, "ignored_columns": ["iso_code"], "topic": "raw.energy",
-                }
-            ]
-        }
+    model_config = _examples(
+        {"dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a", "stream": "houses", "filename": "houses.csv",
+         "file_type": "csv", "size_bytes": 18211, "sha256": "9f2c...", "rows_total": 402,
+         "rows_accepted": 400, "rows_rejected": 2,
+         "rejected": [{"row": 17, "field": "rooms", "reason": "above maximum 50"},
+                      {"row": 230, "field": "area_m2", "reason": "missing"}],
+         "rejected_truncated": False, "ignored_columns": ["notes"], "topic": "raw.houses"}
     )
     dataset_id: str
     stream: str
@@ -235,17 +189,18 @@ class TrainRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"stream": "energy", "task": "carbon"},
-                {"stream": "energy", "task": "carbon", "algorithm": "random_forest",
-                 "hyperparameters": {"n_estimators": 200, "max_depth": 8}, "window": 5000, "test_size": 0.2},
-                {"stream": "energy", "task": "cluster", "dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a",
-                 "force": True},
+                {"stream": "houses", "task": "price"},
+                {"stream": "houses", "task": "price", "algorithm": "mlp",
+                 "hyperparameters": {"hidden_layer_sizes": [64, 32], "epochs": 300, "batch_size": 32,
+                                     "learning_rate_init": 0.001, "early_stopping": True}},
+                {"stream": "houses", "task": "price", "algorithm": "random_forest",
+                 "hyperparameters": {"n_estimators": 200, "max_depth": 8}, "dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a"},
             ]
         },
     )
-    stream: str = Field(description="energy, pressure or people.")
-    task: str = Field(description="A task of the stream (energy: cluster, carbon; pressure: anomaly; people: income).")
-    algorithm: str | None = Field(None, description="Defaults to the task's algorithm.")
+    stream: str = Field(description="A registered stream (GET /v1/streams).")
+    task: str = Field(description="A task of the stream.")
+    algorithm: str | None = Field(None, description="One the task allows; defaults to the task's default.")
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     window: int | None = Field(None, ge=10, description="Train on the newest N feature events.")
     dataset_id: str | None = Field(None, max_length=64, description="Train on one uploaded dataset.")
@@ -254,20 +209,6 @@ class TrainRequest(BaseModel):
 
 
 class TrainAccepted(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
-                    "status": "queued",
-                    "stream": "energy",
-                    "task": "carbon",
-                    "status_url": "/train/5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
-                }
-            ]
-        }
-    )
-
     run_id: str
     status: str
     stream: str
@@ -276,30 +217,6 @@ class TrainAccepted(BaseModel):
 
 
 class RunStatus(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
-                    "stream": "energy",
-                    "task": "carbon",
-                    "algorithm": "random_forest",
-                    "status": "done",
-                    "trigger": "command",
-                    "model_id": 8,
-                    "metrics": {"r2": 0.93, "mae": 21.5},
-                    "decision": "activated",
-                    "candidate_score": 0.93,
-                    "active_score": 0.9,
-                    "error": None,
-                    "requested_at": "2025-01-01T12:00:00Z",
-                    "started_at": "2025-01-01T12:00:01Z",
-                    "finished_at": "2025-01-01T12:00:04Z",
-                }
-            ]
-        }
-    )
-
     run_id: str
     stream: str
     task: str
@@ -318,31 +235,6 @@ class RunStatus(BaseModel):
 
 
 class ModelOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 8,
-                    "stream": "energy",
-                    "task": "carbon",
-                    "version": 2,
-                    "algorithm": "random_forest",
-                    "hyperparameters": {"n_estimators": 200},
-                    "features": ["renewables_share_energy", "fossil_share_energy"],
-                    "metrics": {"r2": 0.93},
-                    "training_window": {"dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a"},
-                    "rows": 400,
-                    "size_bytes": 812345,
-                    "sha256": {"model.onnx": "9f2c...", "model.joblib": "0a1b...", "meta.json": "77aa..."},
-                    "run_id": "5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5",
-                    "active": True,
-                    "loaded": True,
-                    "created_at": "2025-01-01T12:00:04Z",
-                }
-            ]
-        }
-    )
-
     id: int
     stream: str
     task: str
@@ -351,6 +243,7 @@ class ModelOut(BaseModel):
     hyperparameters: dict[str, Any]
     features: list[str]
     metrics: dict[str, float]
+    evaluation: dict[str, Any] = Field(description="Classification: the classes and the confusion matrix (held-out rows).")
     training_window: dict[str, Any]
     rows: int = Field(description="Rows the model was trained on.")
     size_bytes: int
@@ -362,28 +255,6 @@ class ModelOut(BaseModel):
 
 
 class PredictionOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "event_id": "0c9e...",
-                    "stream": "energy",
-                    "task": "carbon",
-                    "key": "Brazil",
-                    "status": "scored",
-                    "model_id": 8,
-                    "model_version": 2,
-                    "prediction": 98.4,
-                    "score": None,
-                    "actual": 101.2,
-                    "error": 2.8,
-                    "produced_at": "2025-01-01T12:00:00Z",
-                    "scored_at": "2025-01-01T12:00:00.050Z",
-                }
-            ]
-        }
-    )
-
     event_id: str
     stream: str
     task: str
@@ -392,100 +263,31 @@ class PredictionOut(BaseModel):
     model_id: int | None
     model_version: int
     prediction: float | None
+    label: str | None = Field(None, description="Classification: the predicted class.")
     score: float | None
     actual: float | None
+    actual_label: str | None = Field(None, description="Classification: the actual class, when known.")
     error: float | None
     produced_at: datetime | None
     scored_at: datetime
 
 
 class AlertOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "event_id": "7d1f...",
-                    "stream": "pressure",
-                    "sensor_id": "S-014",
-                    "neighbourhood": "Centro",
-                    "latitude": -23.55,
-                    "longitude": -46.63,
-                    "value": 12.4,
-                    "score": 0.97,
-                    "model_version": 3,
-                    "reading_at": "2025-01-01T12:00:00Z",
-                    "created_at": "2025-01-01T12:00:00.080Z",
-                }
-            ]
-        }
-    )
-
     event_id: str
     stream: str
-    sensor_id: str
-    neighbourhood: str | None
+    task: str | None
+    key: str = Field(description="The entity (e.g. the sensor) the alert is about: the event's key.")
+    area: str | None = Field(description="The entity's area (the stream's declared entity.area field).")
     latitude: float | None
     longitude: float | None
-    value: float
+    value: float | None
     score: float
     model_version: int
     reading_at: datetime | None
     created_at: datetime
 
 
-class SensorOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "sensor_id": "S-014",
-                    "neighbourhood": "Centro",
-                    "latitude": -23.55,
-                    "longitude": -46.63,
-                    "sensor_type": "pressure",
-                    "pressure_mca": 12.4,
-                    "media_hora": 12.9,
-                    "media_30d": 30.2,
-                    "std_30d": 1.6,
-                    "last_score": 0.97,
-                    "alert": True,
-                    "alerts_24h": 3,
-                    "last_alert_at": "2025-01-01T12:00:00Z",
-                    "reading_at": "2025-01-01T12:00:00Z",
-                    "updated_at": "2025-01-01T12:00:00.080Z",
-                }
-            ]
-        }
-    )
-
-    sensor_id: str
-    neighbourhood: str | None
-    latitude: float | None
-    longitude: float | None
-    sensor_type: str | None
-    pressure_mca: float | None
-    media_hora: float | None = Field(description="Latest hourly mean pressure (mca).")
-    media_30d: float | None
-    std_30d: float | None = Field(description="30-day standard deviation (mca).")
-    last_score: float | None
-    alert: bool = Field(description="Whether the latest reading was classified abnormal.")
-    alerts_24h: int = Field(description="Alerts raised for this sensor in the last 24 hours.")
-    last_alert_at: datetime | None
-    reading_at: datetime | None
-    updated_at: datetime
-
-
 class Health(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "ok",
-                }
-            ]
-        }
-    )
-
     status: str
 
 
@@ -497,22 +299,59 @@ class LoadedModelInfo(BaseModel):
 
 
 class Ready(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ready": True,
-                    "kafka": True,
-                    "postgres": True,
-                    "models_synced": True,
-                    "models": [{"stream": "energy", "task": "carbon", "model_id": 8, "version": 2}],
-                }
-            ]
-        }
-    )
-
     ready: bool
     kafka: bool
     postgres: bool
     models_synced: bool
     models: list[LoadedModelInfo]
+
+
+class StreamVersion(BaseModel):
+    version: int
+    status: str = Field(description="active or archived.")
+    created_at: datetime
+    declaration: dict[str, Any]
+
+
+class StreamOut(BaseModel):
+    name: str
+    version: int = Field(description="0: a built-in declaration not registered yet.")
+    status: str
+    description: str
+    fields: list[str]
+    tasks: list[str]
+    topics: dict[str, str]
+    declaration: dict[str, Any]
+    versions: list[StreamVersion] | None = Field(None, description="Every registered version (GET /v1/streams/{name}).")
+
+
+class EventsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"record": {"area_m2": 72, "rooms": 3, "district": "north", "price": 250000}},
+                {"records": [{"area_m2": 72, "rooms": 3, "district": "north"}],
+                 "event_ids": ["device-7-000123"]},
+            ]
+        },
+    )
+    record: dict[str, Any] | None = Field(None, description="One record of the stream's fields.")
+    records: list[dict[str, Any]] | None = Field(None, description="A batch of records.")
+    event_ids: list[str] | None = Field(
+        None, description="Your own id per record (1 to 64 characters): sending the same ids again after a "
+        "failed call scores and stores nothing twice."
+    )
+
+
+class EventsAnswer(BaseModel):
+    stream: str
+    accepted: int
+    event_ids: list[str]
+    topic: str
+
+
+class InferAnswer(BaseModel):
+    declaration: dict[str, Any] = Field(description="A declaration to review, edit and POST to /v1/streams.")
+    ignored: list[dict[str, str]] = Field(description="Columns left out, with the reason.")
+    notes: list[str]

@@ -6,6 +6,11 @@ from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings
 
+# The original energy API's routes, as stream/task of the built-in energy
+# declaration; a deployment can point them at any registered task.
+LEGACY_CLUSTER_TASK = "energy/cluster"
+LEGACY_REGRESSION_TASK = "energy/carbon"
+
 
 class GatewaySettings(ServiceSettings):
     service_name: str = Field("gateway", description="Name used in logs, metrics and client ids.")
@@ -29,6 +34,19 @@ class GatewaySettings(ServiceSettings):
         30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
     )
     ready_timeout_seconds: float = Field(2.0, gt=0, description="How long /ready waits on Kafka or PostgreSQL.")
+    dependency_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long a request waits on Kafka or PostgreSQL before answering 503."
+    )
+    legacy_cluster_task: str = Field(
+        LEGACY_CLUSTER_TASK, pattern=r"^[a-z][a-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*$",
+        description="stream/task that POST /predict answers for (a clustering task).",
+    )
+    legacy_regression_task: str = Field(
+        LEGACY_REGRESSION_TASK, pattern=r"^[a-z][a-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*$",
+        description="stream/task that POST /regress answers for (a regression task).",
+    )
+    sensors_stream: str = Field("pressure", pattern=r"^[a-z][a-z0-9_]*$", description="The entity stream GET /sensors shows.")
+    max_events_per_call: int = Field(1000, ge=1, description="Most records one POST /v1/streams/{name}/events takes.")
 
     @field_validator("fluxo_api_key", mode="before")
     @classmethod

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from fastapi import Request
 
-from services.gateway.cache import ModelCache
+from services.gateway.features import RequestSchema
 from services.gateway.settings import GatewaySettings
+from shared.ml.served import ServedModels
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 
@@ -19,7 +21,17 @@ class GatewayState:
     topics: Topics
     producer: AIOKafkaProducer
     pool: asyncpg.Pool
-    cache: ModelCache
+    catalog: Catalog
+    models: ServedModels
+    _schemas: dict[tuple[str, str], RequestSchema] = field(default_factory=dict)
+
+    def request_schema(self, stream: str, task: str) -> RequestSchema:
+        """The request inputs of a task under the stream's current declaration (cached per version)."""
+        spec = self.catalog.get(stream)
+        schema = self._schemas.get((stream, task))
+        if schema is None or schema.stream is not spec:
+            schema = self._schemas[(stream, task)] = RequestSchema.of(spec, spec.task(task))
+        return schema
 
 
 def get_state(request: Request) -> GatewayState:

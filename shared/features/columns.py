@@ -81,13 +81,19 @@ class StreamColumns:
         """Every numeric column for ``rows`` (indices of valid records, in order)."""
         row_list = rows.tolist()
         out: dict[str, np.ndarray] = {}
+        absent = [None] * (max(row_list) + 1 if row_list else 0)
+        columns = batch.columns
         for name in self.numeric_fields:
-            out[name] = _as_numbers(batch.columns[name], rows, row_list)
-        keys = {name: [batch.columns[name][i] for i in row_list] for name in self.key_fields}
+            if name in columns:
+                out[name] = _as_numbers(columns[name], rows, row_list)
+            else:  # a request that does not carry this field
+                out[name] = np.full(len(row_list), np.nan)
+        keys = {name: [columns.get(name, absent)[i] for i in row_list] for name in self.key_fields}
         done_groups: set[tuple[str, str, str, int]] = set()
         for step in self.steps:
             if step.time_parts is not None:
-                out[step.name] = _time_part(step.time_parts, step.name, [batch.columns[step.time_parts.field][i] for i in row_list])
+                times = columns.get(step.time_parts.field, absent)
+                out[step.name] = _time_part(step.time_parts, step.name, [times[i] for i in row_list])
             elif step.expression is not None:
                 out[step.name] = step.expression.evaluate(
                     {**out, **keys}, self.spec.constants, self.spec.tables, len(row_list)
@@ -111,7 +117,7 @@ class StreamColumns:
         n = len(row_list)
         key_column = batch.columns[group.key]
         time_column = batch.columns[group.time]
-        values = out[group.value] if group.value in out else _as_numbers(batch.columns[group.value], np.asarray(row_list), row_list)
+        values = out[group.value]
         keys = [key_column[i] for i in row_list]
         times = [time_column[i] for i in row_list]
         usable = [

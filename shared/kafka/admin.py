@@ -41,3 +41,15 @@ async def ensure_topics(
         return [topic.name for topic in wanted]
     finally:
         await admin.close()
+
+
+async def delete_topics(bootstrap_servers: str, names: list[str]) -> None:
+    """Delete topics (undoing a registration that could not be completed)."""
+    if not names:
+        return
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="fluxo-admin")
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()

@@ -27,6 +27,7 @@ from shared.ml.inputs import (
     positive_index,
     target_labels,
 )
+from shared.ml.training import TrainResult, train
 from shared.streams import StreamSpec, TaskKind, TaskSpec
 
 
@@ -88,3 +89,21 @@ def task_data(
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else np.nan
+
+
+def fit_rows(
+    spec: StreamSpec,
+    task: TaskSpec,
+    rows: Sequence[Mapping[str, Any]],
+    algorithm: str | None = None,
+    hyperparameters: dict[str, Any] | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+    *,
+    min_rows: int | None = None,
+) -> TrainResult:
+    """Train ``task`` on features events (dicts): the task's matrix, then :func:`train`."""
+    data = task_data(spec, task, rows)
+    extra = {} if min_rows is None else {"min_rows": min_rows}
+    return train(task, algorithm, data.X, data.y, hyperparameters, test_size, seed,
+                 inputs=data.inputs, classes=data.classes, positive=data.positive, **extra)

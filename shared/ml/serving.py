@@ -20,6 +20,12 @@ from shared.ml.scores import Scores, new_session, run_session
 log = structlog.get_logger(__name__)
 
 
+class MissingInput(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"{name}: missing")
+        self.name = name
+
+
 class ServingModel:
     """A verified bundle ready to score; build with :meth:`load` or the constructor."""
 
@@ -56,6 +62,23 @@ class ServingModel:
                     column = matrix[:, j]
                     column[np.isnan(column)] = self._means[j]
         return matrix
+
+    def row(self, values: dict[str, float], optional: tuple[str, ...] = ()) -> np.ndarray:
+        """One record of a model whose inputs are all numbers, as a (1, n)
+        matrix: the single-row fast path (no numpy per column)."""
+        matrix = np.empty((1, len(self.meta.features)), dtype=np.float64)
+        for j, name in enumerate(self.meta.features):
+            value = values.get(name)
+            if value is None:
+                if name not in optional or np.isnan(self._means[j]):
+                    raise MissingInput(name)
+                value = self._means[j]
+            matrix[0, j] = value
+        return matrix
+
+    @property
+    def numeric_only(self) -> bool:
+        return all(column.kind == "number" for column in self.meta.inputs)
 
     def missing_inputs(self, matrix: np.ndarray) -> dict[int, str]:
         """Row -> the first input it lacks, for rows that cannot be scored."""

@@ -260,6 +260,10 @@ def train(
     names = feature_names(inputs)
     chosen = resolve_algorithm(task, algorithm)
     params = hyperparams.resolve(chosen, hyperparameters, task.kind)
+    if task.kind is TaskKind.CLASSIFICATION and classes is None and y is not None and len(y):
+        # Class indices given without their labels: name the classes by index.
+        classes = [str(i) for i in range(int(np.nanmax(y)) + 1)]
+        positive = 1 if positive is None and len(classes) == 2 else positive
     n_classes = len(classes or ())
     X, y = _check_inputs(task, X, y, names, n_classes, max(min_rows, MIN_ROWS))
     X = X.astype(np.float32).astype(np.float64)

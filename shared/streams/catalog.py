@@ -11,6 +11,7 @@ a stream without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -70,6 +71,10 @@ class Catalog:
 
     def entry(self, name: str) -> Declared | None:
         return self._entries.get(name)
+
+    def entries(self) -> list[Declared]:
+        """Every stream known, archived ones included."""
+        return list(self._entries.values())
 
     def names(self) -> list[str]:
         """Active streams, in the order they became known."""
@@ -156,5 +161,16 @@ class StreamsWatcher:
         return applied
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Follow the topic until ``stop``; a broker away is waited out, not fatal."""
+        failures = 0
         while not stop.is_set():
-            await self.poll()
+            try:
+                await self.poll()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - keep the declarations in hand and retry
+                failures += 1
+                log.warning("streams_watch_failed", error=f"{type(error).__name__}: {error}", failures=failures)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(0.5 * 2**failures, 10.0))

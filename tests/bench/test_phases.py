@@ -11,7 +11,7 @@ from bench import report, results
 from bench.__main__ import PHASES, Progress, run_phases
 from bench.context import Bench, Servers
 from bench.plan import QUICK
-from shared.streams import STREAMS
+from tests.streams import STREAMS
 
 TINY = dataclasses.replace(
     QUICK,
@@ -72,7 +72,7 @@ async def test_every_phase_runs_and_reports(kafka_bootstrap: str, postgres_dsn: 
     assert gateway["batch_rows_per_s"] == gateway["batch"]["rps"] * TINY.batch_rows
 
     training = phases["training"]["runs"]
-    algorithms = sum(len(task.algorithms) for stream in STREAMS.values() for task in stream.tasks)
+    algorithms = sum(len(task.allowed_algorithms) for stream in STREAMS.values() for task in stream.tasks)
     assert len(training) == algorithms * len(TINY.training_sizes)
     assert all(run["status"] == "run" and run["bundle_bytes"] > run["onnx_bytes"] > 0 for run in training)
 

@@ -23,7 +23,7 @@ from shared.kafka import make_producer
 from shared.ml import registry
 from shared.ml.publish import publish_model
 from shared.ml.registry import ModelRecord
-from shared.streams import ENERGY, PEOPLE, PRESSURE
+from tests.streams import ENERGY, PEOPLE, PRESSURE
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import Database, committed_everything, produce, read_all, running

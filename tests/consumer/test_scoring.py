@@ -24,7 +24,8 @@ from services.consumer.rolling import RollingErrors
 from services.consumer.scoring import model_matrix, prediction_errors, required_features, score_batch
 from services.consumer.store import ALERT_COLUMNS, PREDICTION_COLUMNS, SENSOR_COLUMNS
 from shared.events import Alert, FeaturesEvent, Prediction
-from shared.streams import ENERGY, PEOPLE, PRESSURE, TaskKind
+from shared.streams import TaskKind
+from tests.streams import ENERGY, PEOPLE, PRESSURE
 from shared.topics import Topics
 from tests.ml.factory import serving_model
 from tests.ml.synthetic import features_events

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared.events import TrainCommand
 from shared.infra.ports import free_port
 from shared.kafka.deadletter import ERROR, ORIGIN_TOPIC, read_headers
-from shared.streams import STREAMS
+from tests.streams import STREAMS
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import Database, produce, read_all

@@ -24,7 +24,8 @@ from sklearn.preprocessing import StandardScaler
 from shared.ml import registry
 from shared.ml.bundle import BundleMeta, write_bundle
 from shared.ml.registry import ModelRecord
-from shared.streams import ENERGY, TaskKind
+from shared.streams import TaskKind
+from tests.streams import ENERGY
 
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
@@ -89,7 +90,7 @@ def build_bundle(artifact_dir: Path, task_name: str, version: int, seed: int = 0
         stream=ENERGY.name,
         task=task.name,
         kind=task.kind.value,
-        algorithm=task.default_algorithm.value,
+        algorithm=task.default.value,
         version=version,
         features=features,
         target=task.target,

@@ -21,7 +21,7 @@ from services.gateway.upload.xlsx import UnsafeXlsx, XlsxLimits, check_archive, 
 from shared.events import RawEvent
 from shared.ml.bundle import read_verified_bundle
 from shared.ml.serving import ServingModel
-from shared.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
+from tests.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
 from shared.validation import RecordInvalid, validate_batch
 from tests.gateway.bundles import build_bundle
 from tests.gateway.files import csv_bytes, energy_table, xlsx_bytes, zip_bomb_xlsx

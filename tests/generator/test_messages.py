@@ -17,7 +17,7 @@ from services.generator.people import PeopleSource
 from services.generator.pressure import PressureSource
 from services.normalizer.handler import Normalizer
 from shared.events import RawEvent
-from shared.streams import STREAMS
+from tests.streams import STREAMS
 from shared.topics import Topics
 
 TOPICS = Topics("unit.")
@@ -45,7 +45,7 @@ def test_messages_are_raw_events_keyed_by_the_key_field(stream: str) -> None:
     assert len({e.event_id for e in events}) == 200
     for (key, _), event in zip(messages, events):
         assert event.stream == stream and event.source == "generator" and event.dataset_id is None
-        assert key.decode() == event.key == str(event.data[STREAMS[stream].key_field])
+        assert key.decode() == event.key == str(event.data[STREAMS[stream].key])
         assert event.produced_at.tzinfo is not None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from services.generator.messages import Emitter
 from services.generator.replay import ReplaySource, parse_row
 from services.normalizer.handler import Normalizer
-from shared.streams import ENERGY, PRESSURE
+from tests.streams import ENERGY, PRESSURE
 from tests.generator.test_messages import TOPICS, as_records
 
 OWID = """country,year,iso_code,renewables_share_energy,fossil_share_energy,nuclear_share_energy,carbon_intensity_elec,population

@@ -33,7 +33,7 @@ def test_every_record_is_valid_for_its_stream(index: int) -> None:
     result = validate_batch(source.spec, records)
     assert result.reasons == {}
     assert all(set(record) <= set(source.spec.field_names) for record in records)
-    assert all(record[source.spec.key_field] for record in records)
+    assert all(record[source.spec.key] for record in records)
 
 
 @pytest.mark.parametrize("index", [0, 1, 2], ids=["energy", "pressure", "people"])

@@ -10,24 +10,24 @@ import joblib
 
 from shared.ml import registry
 from shared.ml.bundle import write_bundle
-from shared.ml.dataset import task_matrix
+from shared.ml.dataset import fit_rows
 from shared.ml.export import export
 from shared.ml.publish import bundle_meta
 from shared.ml.registry import ModelRecord
 from shared.ml.serving import ServingModel
-from shared.ml.training import TrainResult, train
+from shared.ml.training import TrainResult
 from shared.streams import StreamSpec
 from tests.ml.synthetic import synthetic_rows
 
-SMALL = {"random_forest": {"n_estimators": 10}, "xgboost": {"n_estimators": 20}, "xgb_classifier": {"n_estimators": 20}}
+SMALL = {"random_forest": {"n_estimators": 10}, "xgboost": {"n_estimators": 20}, "xgboost": {"n_estimators": 20}}
 
 
 def trained(stream: StreamSpec, task: str, algorithm: str | None = None, *, n: int = 400, seed: int = 0,
             hyperparameters: dict[str, Any] | None = None) -> TrainResult:
     spec = stream.task(task)
-    data = task_matrix(spec, synthetic_rows(stream, n, seed))
-    chosen = algorithm or spec.default_algorithm.value
-    return train(spec, chosen, data.X, data.y, hyperparameters if hyperparameters is not None else SMALL.get(chosen, {}), 0.2, seed)
+    chosen = algorithm or spec.default.value
+    params = hyperparameters if hyperparameters is not None else SMALL.get(chosen, {})
+    return fit_rows(stream, spec, synthetic_rows(stream, n, seed), chosen, params, 0.2, seed)
 
 
 def serving_model(stream: StreamSpec, task: str, algorithm: str | None = None, *, version: int = 1,

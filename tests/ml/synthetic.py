@@ -39,7 +39,7 @@ def synthetic_rows(
     # Fixed structure (blob centres, weights) regardless of seed, so two
     # samples with different seeds come from one distribution.
     structure = np.random.default_rng(12345)
-    names = list(stream.features)
+    names = list(stream.scaled_features)
     columns: dict[str, np.ndarray] = {}
     blob = rng.integers(0, 3, n)
     for name in names:
@@ -78,7 +78,7 @@ def synthetic_rows(
 
 def _context_value(stream: StreamSpec, name: str, i: int, rng: np.random.Generator) -> Any:
     spec = stream.field(name)
-    if name == stream.key_field:
+    if name == stream.key:
         return f"{name}-{i % 17}"
     if spec.type is FieldType.DATETIME:
         return (datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=i)).isoformat()
@@ -99,8 +99,8 @@ def features_events(
     rng = np.random.default_rng(seed + 1)
     events = []
     for i, row in enumerate(synthetic_rows(stream, n, seed)):
-        context = {name: _context_value(stream, name, i, rng) for name in stream.context_fields}
-        key = str(context.get(stream.key_field) or f"{stream.key_field}-{i % 17}")
+        context = {name: _context_value(stream, name, i, rng) for name in stream.context}
+        key = str(context.get(stream.key) or f"{stream.key}-{i % 17}")
         events.append(
             FeaturesEvent(
                 stream=stream.name,

@@ -11,20 +11,21 @@ import numpy as np
 import pytest
 
 from shared.ml.bundle import BundleIntegrityError, BundleMeta, write_bundle
-from shared.ml.dataset import task_matrix
+from shared.ml.dataset import fit_rows
 from shared.ml.export import OnnxMismatchError, check_onnx, export, reference_scores, to_onnx
 from shared.ml.serving import ServingModel
 from shared.ml.training import TrainResult, train
-from shared.streams import ENERGY, PEOPLE, PRESSURE, STREAMS, TaskKind
+from shared.streams import TaskKind
+from tests.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
 from tests.ml.synthetic import synthetic_rows
 
-CASES = [(s, t, a) for s in STREAMS.values() for t in s.tasks for a in t.algorithms]
+CASES = [(s, t, a) for s in STREAMS.values() for t in s.tasks for a in t.allowed_algorithms]
 
 
 def _trained(stream, task, algorithm, *, n: int = 600, integer: bool = False, hyperparameters=None) -> TrainResult:
-    data = task_matrix(task, synthetic_rows(stream, n, 4, integer_features=integer))
-    small = {"n_estimators": 20} if algorithm in ("random_forest", "xgboost", "xgb_classifier") else {}
-    return train(task, algorithm, data.X, data.y, hyperparameters or small, 0.25, 0)
+    small = {"n_estimators": 20} if algorithm in ("random_forest", "xgboost") else {}
+    rows = synthetic_rows(stream, n, 4, integer_features=integer)
+    return fit_rows(stream, task, rows, algorithm, hyperparameters or small, 0.25, 0)
 
 
 def _bundle(tmp_path: Path, result: TrainResult, onnx_bytes: bytes) -> tuple[str, dict[str, str]]:
@@ -34,7 +35,10 @@ def _bundle(tmp_path: Path, result: TrainResult, onnx_bytes: bytes) -> tuple[str
         kind=result.kind.value,
         algorithm=result.algorithm.value,
         version=1,
-        features=list(result.task.features),
+        inputs=result.inputs,
+        features=result.feature_names,
+        classes=result.classes,
+        positive=result.positive,
         feature_means=result.feature_means,
         rows=result.rows_train,
         centers=result.centers,
@@ -53,8 +57,8 @@ def test_bundle_round_trip_scores_like_the_pipeline(tmp_path: Path, stream, task
     onnx_bytes, _ = export(result)
     relative, hashes = _bundle(tmp_path, result, onnx_bytes)
     model = ServingModel.load(tmp_path, relative, hashes)
-    rows = [dict(zip(task.features, row, strict=True)) for row in result.X_test.tolist()]
-    served = model.score(model.matrix(rows))
+    columns = {name: result.X_test[:, j] for j, name in enumerate(result.feature_names)}
+    served = model.score(model.matrix(columns, len(result.X_test)))
     expected = reference_scores(result, result.X_test)
     if task.kind is TaskKind.REGRESSION:
         scale = np.abs(expected.prediction).max() + 1
@@ -82,7 +86,7 @@ def test_kmeans_score_is_the_distance_to_the_nearest_centre_in_scaled_units(tmp_
 
 def test_classifier_score_is_the_anomaly_probability(tmp_path: Path) -> None:
     task = PRESSURE.task("anomaly")
-    result = _trained(PRESSURE, task, "xgb_classifier")
+    result = _trained(PRESSURE, task, "xgboost")
     onnx_bytes, scores = export(result)
     probabilities = result.pipeline.predict_proba(result.X_test)[:, 1]
     np.testing.assert_allclose(scores.score, probabilities, atol=1e-5)
@@ -100,8 +104,8 @@ def test_a_graph_that_does_not_match_is_refused() -> None:
 
 def test_a_classifier_graph_with_other_labels_is_refused() -> None:
     task = PRESSURE.task("anomaly")
-    result = _trained(PRESSURE, task, "xgb_classifier")
-    weak = _trained(PRESSURE, task, "xgb_classifier", hyperparameters={"n_estimators": 1, "max_depth": 1})
+    result = _trained(PRESSURE, task, "xgboost")
+    weak = _trained(PRESSURE, task, "xgboost", hyperparameters={"n_estimators": 1, "max_depth": 1})
     with pytest.raises(OnnxMismatchError, match="differ on"):
         check_onnx(result, to_onnx(weak))
 

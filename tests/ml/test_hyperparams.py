@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.ml.hyperparams import ALLOWED, HyperparameterError, resolve
-from shared.streams import Algorithm
+from shared.streams import Algorithm, TaskKind
 
 
 def test_defaults_are_complete_and_valid_for_every_algorithm() -> None:
@@ -44,12 +44,19 @@ def test_several_unknown_keys_are_all_named() -> None:
         (Algorithm.MLP, {"activation": "softmax"}, "activation must be one of relu, tanh, logistic"),
         (Algorithm.MLP, {"batch_size": "big"}, "batch_size must be an integer"),
         (Algorithm.KMEANS, {"n_clusters": 1}, "n_clusters must be between 2 and 50"),
-        (Algorithm.XGB_CLASSIFIER, {"scale_pos_weight": -1}, "scale_pos_weight must be in"),
+        (Algorithm.MLP, {"early_stopping": "yes"}, "early_stopping must be true or false"),
     ],
 )
 def test_bad_values_are_refused_with_the_key(algorithm: Algorithm, given: dict, message: str) -> None:
     with pytest.raises(HyperparameterError, match=message):
         resolve(algorithm, given)
+
+
+def test_class_weight_is_a_classification_hyperparameter() -> None:
+    with pytest.raises(HyperparameterError, match="scale_pos_weight must be in"):
+        resolve(Algorithm.XGBOOST, {"scale_pos_weight": -1}, TaskKind.CLASSIFICATION)
+    with pytest.raises(HyperparameterError, match="unknown hyperparameter 'scale_pos_weight'"):
+        resolve(Algorithm.XGBOOST, {"scale_pos_weight": 2.0}, TaskKind.REGRESSION)
 
 
 def test_values_are_normalised() -> None:

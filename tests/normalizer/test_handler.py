@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import orjson
 import pytest
 
-from services.normalizer.encode import dict_maker
+from services.normalizer.encode import row_dicts
 from services.normalizer.handler import Normalizer
 from shared.events import FeaturesEvent
-from shared.streams import ENERGY, PEOPLE, PRESSURE, STREAMS, FieldSpec, FieldType, StreamSpec
+from shared.streams import parse_declaration
+from shared.streams.catalog import Catalog
+from tests.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
 from tests.normalizer.records import TOPICS, batch, energy, people, pressure, raw, record
 
 
 @pytest.fixture
 def normalizer() -> Normalizer:
-    return Normalizer(TOPICS, STREAMS.values(), max_sensors=100)
+    return Normalizer(TOPICS, Catalog(STREAMS.values()), max_keys=100)
 
 
 def reasons(result) -> dict[int, str]:
@@ -78,7 +81,7 @@ def test_undecodable_and_malformed_envelopes_are_rejected(normalizer: Normalizer
     assert found[4] == "event_id: expected a string of 1 to 64 characters"
     assert found[5] == "data: expected an object, got array"
     assert found[6] == "produced_at: not an ISO 8601 timestamp: 'soon'"
-    assert "is not a raw topic" in found[7]
+    assert "raw topic of no active stream" in found[7]
     assert set(found) == set(range(8))
     assert len(result.outputs) == 1
 
@@ -90,12 +93,13 @@ def test_hot_path_output_validates_as_features_event(normalizer: Normalizer) -> 
         event = FeaturesEvent.model_validate_json(output.value)
         spec = STREAMS[stream]
         assert output.topic == TOPICS.features(stream)
-        assert output.key == event.key.encode() == str(data[spec.key_field]).encode()
+        assert output.key == event.key.encode() == str(data[spec.key]).encode()
         assert event.event_id == f"id-{stream}"
         assert event.stream == stream
-        assert list(event.features) == list(event.scaled) == list(spec.features)
+        assert set(spec.scaled_features) <= set(event.features)
+        assert list(event.scaled) == list(spec.scaled_features)
         assert set(event.targets) == set(spec.targets)
-        assert set(event.context) <= set(spec.context_fields)
+        assert set(event.context) <= set(spec.context)
         assert event.source == "upload" and event.dataset_id == "ds-1"
         assert event.raw_produced_at is not None
         assert event.scaler_version == 1
@@ -107,11 +111,15 @@ def test_features_targets_and_context_carry_the_right_values(normalizer: Normali
     poland = energy(country="Poland", year=..., carbon_intensity_elec=700.0)
     result = normalizer.handle(batch("energy", [energy(), poland]))
     first, second = (orjson.loads(o.value) for o in result.outputs)
+    # Every numeric field the record carries is a feature; absent ones are left out.
     assert first["features"] == {
+        "year": 2020.0,
         "renewables_share_energy": 70.0,
         "fossil_share_energy": 25.0,
+        "nuclear_share_energy": 0.0,
         "carbon_intensity_elec": 30.0,
     }
+    assert "year" not in second["features"]
     assert first["targets"] == {"carbon_intensity_elec": 30.0}
     assert first["context"] == {"country": "Norway", "year": 2020}
     assert isinstance(first["context"]["year"], int)
@@ -122,7 +130,7 @@ def test_features_targets_and_context_carry_the_right_values(normalizer: Normali
 
 
 def test_pressure_label_and_timestamp_context() -> None:
-    normalizer = Normalizer(TOPICS, [PRESSURE])
+    normalizer = Normalizer(TOPICS, Catalog([PRESSURE]))
     datas = [
         pressure(anomaly=True, timestamp="2026-01-01T10:15:00Z"),
         pressure(anomaly=...),
@@ -146,34 +154,53 @@ def test_scaler_version_grows_per_batch_per_stream(normalizer: Normalizer) -> No
 
 
 def test_a_normalizer_serves_only_its_streams() -> None:
-    normalizer = Normalizer(TOPICS, [PEOPLE])
+    normalizer = Normalizer(TOPICS, Catalog(STREAMS.values()), serves=lambda name: name == "people")
     result = normalizer.handle(batch("energy", [energy()]))
     assert not result.outputs and len(result.rejected) == 1
-    assert normalizer.raw_topics == [TOPICS.raw("people")]
+    assert normalizer.raw_topics() == [TOPICS.raw("people")]
 
 
-def test_dict_maker_matches_zip() -> None:
-    make = dict_maker(ENERGY.features)
-    row = [1.0, 2.5, math.pi]
-    assert make(row) == dict(zip(ENERGY.features, row))
-    with pytest.raises(ValueError):
-        dict_maker(("ok", "not ok"))
+def test_row_dicts_leave_out_what_is_not_finite() -> None:
+    names = ("a", "b", "c")
+    assert row_dicts(names, np.array([[1.0, 2.5, math.pi]])) == [{"a": 1.0, "b": 2.5, "c": math.pi}]
+    assert row_dicts(names, np.array([[1.0, np.nan, 3.0], [np.inf, 2.0, 3.0]])) == [{"a": 1.0, "c": 3.0}, {"b": 2.0, "c": 3.0}]
 
 
-def test_a_missing_optional_feature_is_rejected_not_sent_as_nan() -> None:
-    spec = StreamSpec(
-        name="custom",
-        key_field="id",
-        fields=(
-            FieldSpec("id", FieldType.STR),
-            FieldSpec("x", FieldType.FLOAT),
-            FieldSpec("y", FieldType.FLOAT, required=False),
-        ),
-        features=("x", "y"),
-        tasks=(),
-    )
-    normalizer = Normalizer(TOPICS, [spec])
-    result = normalizer.handle(batch("custom", [{"id": "a", "x": 1.0, "y": 2.0}, {"id": "b", "x": 1.0}]))
-    assert reasons(result) == {1: "y: feature is not a finite number"}
-    assert [orjson.loads(o.value)["key"] for o in result.outputs] == ["a"]
-    assert normalizer.streams["custom"].scaler.n_samples == 1
+CUSTOM = parse_declaration({
+    "name": "custom",
+    "key": "id",
+    "fields": [
+        {"name": "id", "type": "str"},
+        {"name": "x", "type": "float"},
+        {"name": "y", "type": "float", "required": False},
+        {"name": "band", "type": "category", "categories": ["low", "high"]},
+    ],
+    "constants": {"scale": 2.0},
+    "tables": {"weight": {"low": 1.0, "high": 10.0}},
+    "derived": [{"name": "ratio", "expression": "x / y"}, {"name": "weighted", "expression": "x * scale * weight[band]"}],
+    "tasks": [{"name": "t", "kind": "regression", "target": "y", "features": ["x", "band", "weighted"]}],
+})
+
+
+def test_an_absent_optional_field_is_left_out_not_sent_as_nan() -> None:
+    normalizer = Normalizer(TOPICS, Catalog([CUSTOM]))
+    result = normalizer.handle(batch("custom", [{"id": "a", "x": 1.0, "y": 2.0, "band": "low"},
+                                                {"id": "b", "x": 1.0, "band": "high"}]))
+    assert not result.rejected
+    first, second = (orjson.loads(o.value) for o in result.outputs)
+    assert first["features"] == {"x": 1.0, "y": 2.0, "ratio": 0.5, "weighted": 2.0}
+    assert first["categories"] == {"band": "low"} and first["targets"] == {"y": 2.0}
+    # No y: no ratio, no target; the event still flows (its label may come later).
+    assert second["features"] == {"x": 1.0, "weighted": 20.0} and second["targets"] == {}
+
+
+def test_a_computed_value_that_is_infinite_is_dead_lettered_with_the_column() -> None:
+    normalizer = Normalizer(TOPICS, Catalog([CUSTOM]))
+    result = normalizer.handle(batch("custom", [{"id": "a", "x": 1.0, "y": 0.0, "band": "low"},
+                                                {"id": "b", "x": 1.0, "y": 4.0, "band": "dark"}]))
+    assert reasons(result) == {
+        0: "ratio: computed value is infinite (a division by zero?)",
+        1: "band: 'dark' is not one of the categories ('low', 'high')",
+    }
+    assert not result.outputs
+    assert normalizer.streams["custom"].scaler.n_samples == 0  # rejected rows never reach the scaler

@@ -16,7 +16,7 @@ from services.normalizer.settings import NormalizerSettings
 from shared.events import FeaturesEvent, ScalerSnapshot
 from shared.kafka import deadletter
 from shared.settings import load_settings
-from shared.streams import STREAMS
+from tests.streams import STREAMS
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import read_all

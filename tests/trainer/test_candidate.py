@@ -13,7 +13,7 @@ from shared.ml.bundle import write_bundle
 from shared.ml.dataset import task_matrix
 from shared.ml.publish import bundle_meta
 from shared.ml.registry import ModelRecord
-from shared.streams import PEOPLE
+from tests.streams import PEOPLE
 from tests.ml.synthetic import synthetic_rows
 
 

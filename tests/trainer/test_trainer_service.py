@@ -16,7 +16,7 @@ from services.trainer.settings import TrainerSettings
 from shared.events import ModelPublished, TrainCommand
 from shared.kafka.deadletter import ERROR, read_headers
 from shared.ml import registry
-from shared.streams import PEOPLE
+from tests.streams import PEOPLE
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import Database, produce, read_all, running
@@ -59,7 +59,7 @@ async def test_scheduled_training_on_the_window_rebuilt_from_the_log(
             lambda: registry.active_model(database.pool, "people", "income"), timeout=45, message="no model trained"
         )
     # Scheduled training uses the task's default algorithm on the newest 500 events.
-    assert model.algorithm == PEOPLE.task("income").default_algorithm.value
+    assert model.algorithm == PEOPLE.task("income").default.value
     assert model.version == 1 and model.active
     window = model.training_window
     assert window["topic"] == topics.features("people") and window["events"] == 500 and window["trigger"] == "schedule"

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import orjson
 from fastapi import Query
 
 from services.gateway.errors import ApiError, invalid
-from services.gateway.features import RequestSchema
-from services.gateway.loaded import LoadedModel
 from services.gateway.state import GatewayState
-from shared.streams import STREAMS, StreamSpec, TaskSpec
+from shared.ml.serving import ServingModel
+from shared.streams import StreamSpec, TaskSpec
+from shared.streams.catalog import UnknownStream
 
 
-def stream_named(name: str, field: str = "stream") -> StreamSpec:
-    spec = STREAMS.get(name)
-    if spec is None:
-        raise invalid(field, f"unknown stream {name[:40]!r} (streams: {', '.join(STREAMS)})")
-    return spec
+def stream_named(state: GatewayState, name: str, field: str = "stream") -> StreamSpec:
+    try:
+        return state.catalog.get(name)
+    except UnknownStream as error:
+        raise invalid(field, str(error)) from None
+
+
+def filter_stream(state: GatewayState, name: str, field: str = "stream") -> StreamSpec:
+    """A stream named in a read-only filter: archived streams' data stays readable."""
+    declared = state.catalog.entry(name)
+    if declared is None:
+        raise invalid(field, f"unknown stream {name[:48]!r} (streams: {', '.join(state.catalog.names())})")
+    return declared.spec
 
 
 def task_named(stream: StreamSpec, name: str | None, field: str = "task") -> TaskSpec:
@@ -32,12 +39,6 @@ def task_named(stream: StreamSpec, name: str | None, field: str = "task") -> Tas
         if task.name == name:
             return task
     raise invalid(field, f"stream {stream.name!r} has no task {name[:40]!r} (tasks: {known})")
-
-
-@cache
-def request_schema(stream: str, task: str) -> RequestSchema:
-    spec = STREAMS[stream]
-    return RequestSchema.of(spec, spec.task(task))
 
 
 def no_model(stream: str, task: str) -> ApiError:
@@ -58,8 +59,8 @@ def no_model(stream: str, task: str) -> ApiError:
     )
 
 
-def serving_model(state: GatewayState, stream: str, task: str) -> LoadedModel:
-    model = state.cache.get(stream, task)
+def serving_model(state: GatewayState, stream: str, task: str) -> ServingModel:
+    model = state.models.get(stream, task)
     if model is None:
         raise no_model(stream, task)
     return model

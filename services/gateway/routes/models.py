@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from services.gateway.auth import require_api_key
 from services.gateway.errors import ApiError
-from services.gateway.routes.common import stream_named, task_named, text_filter
+from services.gateway.routes.common import filter_stream, task_named, text_filter
 from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, ModelOut
 from services.gateway.state import GatewayState, get_state
 from shared.ml import registry
@@ -23,7 +23,7 @@ _MODEL_ID = Path(ge=1, le=2**62, description="Registry id of the model.", exampl
 
 
 def _out(record: ModelRecord, state: GatewayState) -> ModelOut:
-    loaded = state.cache.get(record.stream, record.task)
+    loaded = state.models.get(record.stream, record.task)
     return ModelOut(
         **record.model_dump(exclude={"rows_trained"}),
         rows=record.rows_trained,
@@ -47,7 +47,7 @@ async def list_models(
     state: GatewayState = Depends(get_state),
 ) -> list[ModelOut]:
     if stream is not None:
-        spec = stream_named(stream)
+        spec = filter_stream(state, stream)
         if task is not None:
             task_named(spec, task)
     records = await registry.list_models(state.pool, stream, task, limit)

@@ -37,11 +37,11 @@ async def ready(state: GatewayState = Depends(get_state)) -> Response:
         _reachable(state.pool.fetchval("SELECT 1"), timeout),
     )
     models = [
-        {"stream": m.record.stream, "task": m.record.task, "model_id": m.model_id, "version": m.version}
-        for m in state.cache.loaded()
+        {"stream": m.meta.stream, "task": m.meta.task, "model_id": m.model_id, "version": m.version}
+        for m in state.models.loaded()
     ]
-    is_ready = kafka and postgres and state.cache.synced
-    body = {"ready": is_ready, "kafka": kafka, "postgres": postgres, "models_synced": state.cache.synced,
+    is_ready = kafka and postgres and state.models.synced
+    body = {"ready": is_ready, "kafka": kafka, "postgres": postgres, "models_synced": state.models.synced,
             "models": models}
     return json_response(body, 200 if is_ready else 503)
 

@@ -15,6 +15,8 @@ from services.gateway.state import GatewayState, get_state
 from shared.events import TrainCommand
 from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
+from shared.ml.hyperparams import HyperparameterError, resolve
+from shared.ml.training import UnknownAlgorithm, resolve_algorithm
 
 router = APIRouter(tags=["training"])
 
@@ -32,12 +34,16 @@ _MAX_HYPERPARAMETER_BYTES = 4096
 async def train(body: TrainRequest, state: GatewayState = Depends(get_state)) -> Response:
     """The trainer picks the command up from the commands topic; follow the run at
     ``status_url``. `curl -X POST $FLUXO_URL/train -H 'Content-Type: application/json'
-    -d '{"stream": "energy", "task": "carbon"}'`"""
-    stream = stream_named(body.stream)
+    -d '{"stream": "houses", "task": "price"}'`"""
+    stream = stream_named(state, body.stream)
     task = task_named(stream, body.task)
-    if body.algorithm is not None and body.algorithm not in task.algorithms:
-        known = ", ".join(a.value for a in task.algorithms)
-        raise invalid("algorithm", f"{body.algorithm[:40]!r} cannot learn task {task.name!r} (use one of: {known})")
+    try:
+        algorithm = resolve_algorithm(task, body.algorithm)
+        resolve(algorithm, body.hyperparameters, task.kind)
+    except UnknownAlgorithm as error:
+        raise invalid("algorithm", str(error)) from None
+    except HyperparameterError as error:
+        raise invalid("hyperparameters", str(error)) from None
     if body.window is not None and body.dataset_id is not None:
         raise invalid("window", "give a window or a dataset_id, not both")
     if body.dataset_id is not None:

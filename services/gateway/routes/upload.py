@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import structlog
@@ -27,7 +28,7 @@ from services.gateway.upload.receive import FILE_FIELD, BadForm, ReceivedFile, U
 from services.gateway.upload.xlsx import UnreadableXlsx, UnsafeXlsx, XlsxLimits, check_archive, xlsx_to_csv
 from shared.kafka.clients import send_all
 from shared.kafka.messages import Outgoing
-from shared.streams import STREAMS, StreamSpec
+from shared.streams import StreamSpec
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["data"])
@@ -47,8 +48,7 @@ _UPLOAD_BODY = {
                     "properties": {
                         FILE_FIELD: {"type": "string", "format": "binary",
                                      "description": "A .csv (UTF-8, header row) or .xlsx file (first sheet)."},
-                        "stream": {"type": "string", "enum": list(STREAMS),
-                                   "description": "The stream the rows belong to."},
+                        "stream": {"type": "string", "description": "The stream the rows belong to."},
                     },
                 },
                 "encoding": {FILE_FIELD: {"contentType": f"text/csv, {XLSX_CONTENT_TYPE}"}},
@@ -76,9 +76,28 @@ async def upload(request: Request, state: GatewayState = Depends(get_state)) -> 
     topic (``source: upload`` with the dataset id) and the dataset is recorded. The
     answer lists the rejected rows with their row number (the header is row 1) and reason.
 
-    `curl -F stream=energy -F file=@energy.csv -H "X-API-Key: $FLUXO_API_KEY" $FLUXO_URL/upload`
+    `curl -F stream=houses -F file=@houses.csv -H "X-API-Key: $FLUXO_API_KEY" $FLUXO_URL/upload`
     """
-    settings = state.settings
+    async with received_table(request, state.settings) as (fields, file, file_type, csv_path):
+        stream_name = fields.get("stream", "").strip()
+        if not stream_name:
+            raise invalid("stream", "missing: name the stream the rows belong to (" + ", ".join(state.catalog.names()) + ")")
+        stream = stream_named(state, stream_name)
+        try:
+            layout = await asyncio.to_thread(inspect_csv, csv_path, stream, state.settings.max_upload_rows)
+        except BadCsv as error:
+            raise invalid(error.field, error.reason) from None
+        except TooManyRows as error:
+            raise ApiError(413, f"{error} (MAX_UPLOAD_ROWS)", limit_rows=state.settings.max_upload_rows) from None
+        return await _publish(state, stream, file, file_type, csv_path, layout)
+
+
+@contextlib.asynccontextmanager
+async def received_table(
+    request: Request, settings: GatewaySettings
+) -> AsyncIterator[tuple[dict[str, str], ReceivedFile, FileType, Path]]:
+    """A multipart upload's form fields and its file as CSV on disk (an XLSX is
+    converted after its safety checks); the files are removed afterwards."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_upload_bytes + _FORM_OVERHEAD:
         raise _too_large(settings)
@@ -94,14 +113,27 @@ async def upload(request: Request, state: GatewayState = Depends(get_state)) -> 
         raise ApiError(400, "the client went away during the upload") from None
     if form.file is None:
         raise invalid(FILE_FIELD, f"missing: send the file as the {FILE_FIELD!r} form field")
+    file = form.file
+    converted: Path | None = None
     try:
-        stream_name = form.fields.get("stream", "").strip()
-        if not stream_name:
-            raise invalid("stream", "missing: name the stream the rows belong to (" + ", ".join(STREAMS) + ")")
-        stream = stream_named(stream_name)
-        return await _process(state, stream, form.file)
+        if file.size == 0:
+            raise invalid(FILE_FIELD, f"{file.filename!r} is an empty file")
+        with file.path.open("rb") as handle:
+            head = handle.read(8)
+        try:
+            file_type = detect(file.filename, head)
+        except UnsupportedFile as error:
+            raise invalid(FILE_FIELD, str(error)) from None
+        csv_path = file.path
+        if file_type is FileType.XLSX:
+            converted = file.path.with_name(file.path.name + ".csv")
+            csv_path = converted
+            await asyncio.to_thread(_xlsx_as_csv, file.path, converted, settings)
+        yield form.fields, file, file_type, csv_path
     finally:
-        form.file.path.unlink(missing_ok=True)
+        file.path.unlink(missing_ok=True)
+        if converted is not None:
+            converted.unlink(missing_ok=True)
 
 
 def _too_large(settings: GatewaySettings) -> ApiError:
@@ -109,35 +141,6 @@ def _too_large(settings: GatewaySettings) -> ApiError:
         413, f"the file is larger than the upload limit of {settings.max_upload_bytes} bytes (MAX_UPLOAD_BYTES)",
         limit_bytes=settings.max_upload_bytes,
     )
-
-
-async def _process(state: GatewayState, stream: StreamSpec, file: ReceivedFile) -> Response:
-    settings = state.settings
-    if file.size == 0:
-        raise invalid(FILE_FIELD, f"{file.filename!r} is an empty file")
-    with file.path.open("rb") as handle:
-        head = handle.read(8)
-    try:
-        file_type = detect(file.filename, head)
-    except UnsupportedFile as error:
-        raise invalid(FILE_FIELD, str(error)) from None
-    csv_path = file.path
-    converted: Path | None = None
-    try:
-        if file_type is FileType.XLSX:
-            converted = file.path.with_name(file.path.name + ".csv")
-            csv_path = converted
-            await asyncio.to_thread(_xlsx_as_csv, file.path, converted, settings)
-        try:
-            layout = await asyncio.to_thread(inspect_csv, csv_path, stream, settings.max_upload_rows)
-        except BadCsv as error:
-            raise invalid(error.field, error.reason) from None
-        except TooManyRows as error:
-            raise ApiError(413, f"{error} (MAX_UPLOAD_ROWS)", limit_rows=settings.max_upload_rows) from None
-        return await _publish(state, stream, file, file_type, csv_path, layout)
-    finally:
-        if converted is not None:
-            converted.unlink(missing_ok=True)
 
 
 def _xlsx_as_csv(source: Path, target: Path, settings: GatewaySettings) -> None:

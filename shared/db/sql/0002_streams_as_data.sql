@@ -25,7 +25,8 @@ ALTER TABLE predictions ADD COLUMN actual_label text;
 ALTER TABLE alerts RENAME COLUMN sensor_id TO key;
 ALTER TABLE alerts RENAME COLUMN neighbourhood TO area;
 ALTER TABLE alerts ADD COLUMN task text;
-ALTER INDEX alerts_sensor RENAME TO alerts_key;
+DROP INDEX alerts_sensor;
+CREATE INDEX alerts_key ON alerts (stream, key, created_at DESC);
 
 -- The latest state of each entity of each entity stream (was sensor_state,
 -- which named the pressure stream's columns).
