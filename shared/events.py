@@ -126,21 +126,26 @@ class Prediction(Event):
     status: Literal["scored", "unscored"] = "scored"
     model_id: int | None = None
     model_version: int = 0
+    # Classification: the class index, and the class as the stream's label.
     prediction: float | None = None
+    label: str | None = None
     score: float | None = None
     actual: float | None = None
+    actual_label: str | None = None
     error: float | None = None
     source_produced_at: datetime | None = None
 
 
 class Alert(Event):
-    """A pressure reading classified abnormal."""
+    """A positive prediction of an alerting task (e.g. a pressure reading
+    classified abnormal), about the entity the event's key names."""
 
-    sensor_id: str
-    neighbourhood: str | None = None
+    task: str | None = None
+    key: str
+    area: str | None = None
     latitude: float | None = None
     longitude: float | None = None
-    value: float
+    value: float | None = None
     score: float
     model_version: int
     reading_at: datetime | None = None

@@ -14,28 +14,37 @@ from services.consumer.decode import decode_batch
 from services.consumer.outputs import (
     alert_messages,
     alert_rows,
+    entity_state_rows,
     parse_times,
     prediction_messages,
     prediction_rows,
-    sensor_state_rows,
     source_times,
 )
 from services.consumer.rolling import RollingErrors
-from services.consumer.scoring import model_matrix, prediction_errors, required_features, score_batch
-from services.consumer.store import ALERT_COLUMNS, PREDICTION_COLUMNS, SENSOR_COLUMNS
+from services.consumer.scoring import prediction_errors, score_batch
+from services.consumer.store import ALERT_COLUMNS, ENTITY_COLUMNS, PREDICTION_COLUMNS
 from shared.events import Alert, FeaturesEvent, Prediction
+from shared.ml.inputs import event_inputs
 from shared.streams import TaskKind
-from tests.streams import ENERGY, PEOPLE, PRESSURE
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 from tests.ml.factory import serving_model
 from tests.ml.synthetic import features_events
+from tests.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
 
 TOPICS = Topics("t-")
+CATALOG = Catalog(STREAMS.values())
 
 
 def _records(events: list[FeaturesEvent] | list[bytes], topic: str) -> list[ConsumerRecord]:
     values = [e if isinstance(e, bytes) else e.to_bytes() for e in events]
     return [ConsumerRecord(topic, 0, i, 0, 0, b"k", v, None, 1, len(v), ()) for i, v in enumerate(values)]
+
+
+def _batch(stream: str, events):
+    batches, rejected = decode_batch(TOPICS, CATALOG, _records(events, TOPICS.features(stream)))
+    assert not rejected
+    return batches[stream]
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +68,33 @@ def test_bad_messages_are_rejected_with_reasons() -> None:
         b"[1, 2]",
         orjson.dumps({"event_id": "x", "features": [1]}),
         orjson.dumps({"features": {}}),
+        orjson.dumps({"event_id": "y", "features": {}, "categories": [1]}),
         good[1].to_bytes(),
     ]
-    batches, rejected = decode_batch(TOPICS, _records(values, TOPICS.features("people")))
+    batches, rejected = decode_batch(TOPICS, CATALOG, _records(values, TOPICS.features("people")))
     assert len(batches["people"]) == 2
     reasons = [r.reason for r in rejected]
     assert reasons[0].startswith("not JSON")
     assert reasons[1] == "expected a JSON object, got list"
     assert reasons[2] == "features: missing or not an object"
     assert reasons[3].startswith("event_id: missing")
+    assert reasons[4] == "categories: not an object"
+
+
+def test_events_of_an_unknown_or_archived_stream_are_rejected() -> None:
+    events = features_events(PEOPLE, 1)
+    batches, rejected = decode_batch(TOPICS, CATALOG, _records(events, TOPICS.features("nowhere")))
+    assert not batches and "no active stream" in rejected[0].reason
 
 
 def test_hot_path_output_validates_into_the_event_models(energy_models) -> None:
     events = features_events(ENERGY, 20, seed=3)
-    batches, rejected = decode_batch(TOPICS, _records(events, TOPICS.features("energy")))
-    assert not rejected
-    kept, results, reasons = score_batch(batches["energy"], energy_models)
-    assert not reasons and len(kept) == 20
-    times = source_times(kept)
+    batch = _batch("energy", events)
+    results = score_batch(batch, energy_models)
+    times = source_times(batch)
     for result in results:
-        rows = prediction_rows(kept, result, parse_times(times))
+        assert result.rows.tolist() == list(range(20))
+        rows = prediction_rows(batch, result, parse_times(times))
         assert all(len(row) == len(PREDICTION_COLUMNS) for row in rows)
         messages = prediction_messages(TOPICS.predictions("energy"), rows, times, "2024-05-01T00:00:00+00:00")
         parsed = [Prediction.model_validate_json(m.value) for m in messages]
@@ -96,43 +112,40 @@ def test_hot_path_output_validates_into_the_event_models(energy_models) -> None:
 
 
 def test_a_stream_without_a_model_is_unscored() -> None:
-    events = features_events(PEOPLE, 5)
-    batches, _ = decode_batch(TOPICS, _records(events, TOPICS.features("people")))
-    kept, results, _ = score_batch(batches["people"], {})
-    (result,) = results
+    batch = _batch("people", features_events(PEOPLE, 5))
+    (result,) = score_batch(batch, {})
     assert result.status == "unscored" and result.model_version == 0 and result.model_id is None
-    rows = prediction_rows(kept, result, parse_times(source_times(kept)))
-    parsed = [Prediction.model_validate_json(m.value) for m in prediction_messages("p", rows, source_times(kept), "2024-01-01T00:00:00Z")]
+    rows = prediction_rows(batch, result, parse_times(source_times(batch)))
+    parsed = [Prediction.model_validate_json(m.value)
+              for m in prediction_messages("p", rows, source_times(batch), "2024-01-01T00:00:00Z")]
+    assert len(parsed) == 5
     assert all(p.status == "unscored" and p.prediction is None and p.model_version == 0 for p in parsed)
     # The actual is still recorded, the error is not (there is no prediction).
     assert all(p.actual is not None and p.error is None for p in parsed)
 
 
-def test_rows_missing_a_required_feature_are_rejected_the_rest_scored(energy_models) -> None:
+def test_an_event_lacking_a_task_input_is_not_scored_for_that_task_only(energy_models) -> None:
     events = [e.model_dump(mode="json") for e in features_events(ENERGY, 4)]
-    required = required_features(ENERGY)
-    del events[1]["features"][required[0]]
-    events[2]["features"][required[-1]] = "n/a"
-    batches, _ = decode_batch(TOPICS, _records([orjson.dumps(e) for e in events], TOPICS.features("energy")))
-    kept, results, reasons = score_batch(batches["energy"], energy_models)
-    assert reasons == {
-        1: f"features.{required[0]}: missing or not a finite number",
-        2: f"features.{required[-1]}: missing or not a finite number",
-    }
-    assert [e["event_id"] for e in kept.events] == [events[0]["event_id"], events[3]["event_id"]]
-    assert all(len(r.prediction) == 2 and np.isfinite(r.prediction).all() for r in results)
+    del events[1]["features"]["carbon_intensity_elec"]  # the cluster task needs it; carbon does not
+    del events[2]["targets"]["carbon_intensity_elec"]  # no label yet: still scored
+    batch = _batch("energy", [orjson.dumps(e) for e in events])
+    by_task = {r.task.name: r for r in score_batch(batch, energy_models)}
+    assert by_task["cluster"].rows.tolist() == [0, 2, 3]
+    assert by_task["carbon"].rows.tolist() == [0, 1, 2, 3]
+    carbon = by_task["carbon"]
+    assert np.isnan(carbon.actual[2]) and np.isnan(carbon.error[2]) and np.isfinite(carbon.prediction).all()
 
 
 def test_absent_optional_features_take_the_training_mean(energy_models) -> None:
     carbon = ENERGY.task("carbon")
     model = energy_models[("energy", "carbon")]
     optional = carbon.optional_features[0]
-    columns = {name: np.array([10.0, 20.0]) for name in ENERGY.features}
-    columns[optional] = np.array([np.nan, 30.0])
-    matrix = model_matrix(model, carbon, columns)
+    events = [e.model_dump(mode="json") for e in features_events(ENERGY, 2)]
+    del events[0]["features"][optional]
+    matrix = model.matrix(event_inputs(events, model.meta.inputs), 2, carbon.optional_features)
     j = model.features.index(optional)
-    assert matrix[0, j] == np.float32(model.meta.feature_means[optional])
-    assert matrix[1, j] == 30.0
+    assert matrix[0, j] == model.meta.feature_means[optional]
+    assert matrix[1, j] == events[1]["features"][optional]
 
 
 def test_prediction_errors() -> None:
@@ -157,11 +170,15 @@ def test_rolling_errors_per_version() -> None:
     assert rolling.value(key) is None and rolling.value(classified) is not None
 
 
-def test_pressure_alerts_and_sensor_state(pressure_model) -> None:
+def test_pressure_alerts_labels_and_entity_state(pressure_model) -> None:
     events = features_events(PRESSURE, 300, seed=9)
-    batches, _ = decode_batch(TOPICS, _records(events, TOPICS.features("pressure")))
-    kept, (result,), _ = score_batch(batches["pressure"], {("pressure", "anomaly"): pressure_model})
-    alerts = alert_rows(kept, result)
+    batch = _batch("pressure", events)
+    (result,) = score_batch(batch, {("pressure", "anomaly"): pressure_model})
+    assert result.positive == 1 and result.labels is not None
+    assert set(result.labels) <= {"true", "false"}
+    assert all((label == "true") == (p == 1) for label, p in zip(result.labels, result.prediction, strict=True))
+    assert set(result.actual_labels or []) <= {"true", "false"}
+    alerts = alert_rows(batch, result)
     flagged = int((result.prediction == 1).sum())
     assert flagged > 0 and len(alerts) == flagged
     assert all(len(row) == len(ALERT_COLUMNS) for row in alerts)
@@ -169,32 +186,31 @@ def test_pressure_alerts_and_sensor_state(pressure_model) -> None:
     by_id = {e.event_id: e for e in events}
     for alert in parsed:
         source = by_id[alert.event_id]
-        assert alert.sensor_id == source.context["sensor_id"]
+        assert alert.key == source.key == source.context["sensor_id"]
+        assert alert.area == source.context["neighbourhood"] and alert.task == "anomaly"
         assert alert.value == source.features[PRESSURE.task("anomaly").features[0]]
         assert alert.latitude == source.context["latitude"] and 0.5 <= alert.score <= 1
         assert alert.model_version == 5
-    sensors = sensor_state_rows(kept, result)
-    assert all(len(row) == len(SENSOR_COLUMNS) for row in sensors)
-    names = [row[0] for row in sensors]
-    assert names == sorted(set(e.context["sensor_id"] for e in events))
-    # Each sensor's row is its newest reading.
-    column = SENSOR_COLUMNS.index
-    for row in sensors:
-        newest = max((e for e in events if e.context["sensor_id"] == row[0]), key=lambda e: e.context["timestamp"])
+    states = entity_state_rows(batch, result)
+    assert all(len(row) == len(ENTITY_COLUMNS) for row in states)
+    column = ENTITY_COLUMNS.index
+    assert [row[column("key")] for row in states] == sorted({e.key for e in events})
+    # Each entity's row is its newest reading, with the declared state values.
+    for row in states:
+        newest = max((e for e in events if e.key == row[column("key")]), key=lambda e: e.context["timestamp"])
         assert row[column("reading_at")].isoformat() == newest.context["timestamp"]
-        assert row[column("media_hora")] == newest.features["media_hora"]
-        i = next(i for i, e in enumerate(kept.events) if e["event_id"] == newest.event_id)
+        assert row[column("state")] == {name: newest.features[name] for name in PRESSURE.entity.values}
+        i = next(i for i, e in enumerate(batch.events) if e["event_id"] == newest.event_id)
         assert row[column("alert")] == bool(result.prediction[i] == 1)
         assert math.isclose(row[column("last_score")], result.score[i])
 
 
-def test_sensor_state_without_a_model_has_no_alert() -> None:
-    events = features_events(PRESSURE, 10)
-    batches, _ = decode_batch(TOPICS, _records(events, TOPICS.features("pressure")))
-    kept, (result,), _ = score_batch(batches["pressure"], {})
-    assert alert_rows(kept, result) == []
-    rows = sensor_state_rows(kept, result)
-    assert rows and all(row[SENSOR_COLUMNS.index("alert")] is False for row in rows)
+def test_entity_state_without_a_model_has_no_alert() -> None:
+    batch = _batch("pressure", features_events(PRESSURE, 10))
+    (result,) = score_batch(batch, {})
+    assert alert_rows(batch, result) == []
+    rows = entity_state_rows(batch, None)
+    assert rows and all(row[ENTITY_COLUMNS.index("alert")] is False for row in rows)
 
 
 def test_a_model_that_fails_to_score_leaves_the_batch_unscored(energy_models) -> None:
@@ -204,10 +220,7 @@ def test_a_model_that_fails_to_score_leaves_the_batch_unscored(energy_models) ->
 
     broken = copy.copy(energy_models[("energy", "carbon")])
     broken.__class__ = Broken
-    events = features_events(ENERGY, 5)
-    batches, _ = decode_batch(TOPICS, _records(events, TOPICS.features("energy")))
-    kept, results, reasons = score_batch(batches["energy"], {**energy_models, ("energy", "carbon"): broken})
-    by_task = {r.task.name: r for r in results}
-    assert not reasons and len(kept) == 5
+    batch = _batch("energy", features_events(ENERGY, 5))
+    by_task = {r.task.name: r for r in score_batch(batch, {**energy_models, ("energy", "carbon"): broken})}
     assert by_task["carbon"].status == "unscored" and by_task["carbon"].model_version == 0
     assert by_task["cluster"].status == "scored"

@@ -101,11 +101,14 @@ def features_events(
     for i, row in enumerate(synthetic_rows(stream, n, seed)):
         context = {name: _context_value(stream, name, i, rng) for name in stream.context}
         key = str(context.get(stream.key) or f"{stream.key}-{i % 17}")
+        # As the normalizer does: every numeric field is a feature too.
+        numbers = {name: float(value) for name, value in context.items()
+                   if stream.columns.get(name) == "number" and isinstance(value, int | float)}
         events.append(
             FeaturesEvent(
                 stream=stream.name,
                 key=key,
-                features=row["features"],
+                features={**numbers, **row["features"]},
                 scaled=row["features"],
                 scaler_version=1,
                 targets=row["targets"],
