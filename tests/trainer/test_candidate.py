@@ -10,7 +10,7 @@ import pytest
 
 from services.trainer.candidate import ACTIVATED, FORCED, REJECTED, build_candidate, decide, score_active
 from shared.ml.bundle import write_bundle
-from shared.ml.dataset import task_matrix
+from shared.ml.dataset import task_data
 from shared.ml.publish import bundle_meta
 from shared.ml.registry import ModelRecord
 from tests.streams import PEOPLE
@@ -31,9 +31,9 @@ def test_decide() -> None:
 @pytest.fixture(scope="module")
 def candidates():
     task = PEOPLE.task("income")
-    data = task_matrix(task, synthetic_rows(PEOPLE, 500, 0))
-    good = build_candidate(task, "xgboost", data.X, data.y, {"n_estimators": 30}, 0.2, 0, 20)
-    weak = build_candidate(task, "random_forest", data.X, data.y, {"n_estimators": 3, "max_depth": 1}, 0.2, 0, 20)
+    data = task_data(PEOPLE, task, synthetic_rows(PEOPLE, 500, 0))
+    good = build_candidate(task, "xgboost", data, {"n_estimators": 30}, 0.2, 0, 20)
+    weak = build_candidate(task, "random_forest", data, {"n_estimators": 3, "max_depth": 1}, 0.2, 0, 20)
     return good, weak
 
 

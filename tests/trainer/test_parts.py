@@ -13,6 +13,8 @@ from services.trainer.window import StreamWindow, decode_entries, window_offsets
 from shared.events import FeaturesEvent, TrainCommand
 from shared.ml.hyperparams import HyperparameterError
 from shared.ml.training import TrainingError, UnknownAlgorithm
+from shared.streams.catalog import Catalog
+from tests.streams import STREAMS
 
 
 def _record(value: bytes) -> ConsumerRecord:
@@ -52,9 +54,12 @@ def test_commands_for_other_streams_are_left_to_their_trainer() -> None:
     def command(stream: str) -> TrainCommand:
         return TrainCommand(stream=stream, task="x")
 
-    assert is_mine(command("people"), {"people"})
-    assert not is_mine(command("energy"), {"people"})
-    assert is_mine(command("nonsense"), {"people"})  # someone must fail it
+    catalog = Catalog(STREAMS.values())
+    people_only = lambda name: name == "people"  # noqa: E731
+    assert is_mine(command("people"), people_only, catalog)
+    assert not is_mine(command("energy"), people_only, catalog)
+    assert is_mine(command("nonsense"), people_only, catalog)  # someone must fail it
+    assert is_mine(command("energy"), lambda name: True, catalog)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +73,7 @@ def test_commands_for_other_streams_are_left_to_their_trainer() -> None:
 )
 def test_requests_are_checked_before_any_data(request_fields: dict, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        resolve_request(RunRequest(run_id="r", **request_fields))
+        resolve_request(Catalog(STREAMS.values()), RunRequest(run_id="r", **request_fields))
 
 
 def test_dataset_needle_matches_encoded_events() -> None:
@@ -82,9 +87,12 @@ def test_settings_defaults_derive_group_names_from_prefix_and_streams() -> None:
     from services.trainer.settings import TrainerSettings
 
     trainer = TrainerSettings(topic_prefix="x-", train_streams="people, energy")
-    assert trainer.streams == ("people", "energy")
+    assert trainer.train_streams == ("people", "energy")
+    assert trainer.serves("people") and not trainer.serves("pressure")
     # One replica per stream: each needs every command, so each has its own group.
     assert trainer.commands_group == "x-trainer-people-energy"
     assert TrainerSettings(train_group="g").commands_group == "g"
     assert ConsumerSettings(topic_prefix="x-").group == "x-consumer"
-    assert ConsumerSettings().streams == ("energy", "pressure", "people")
+    # No list: every stream, those registered later too.
+    assert ConsumerSettings().consumer_streams == () and ConsumerSettings().serves("anything_registered_later")
+    assert TrainerSettings(topic_prefix="x-").commands_group == "x-trainer-all"
