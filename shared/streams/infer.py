@@ -44,21 +44,24 @@ Numeric bounds (the exact rule; ``numeric_bounds``)
   percentage, pct or share) and every value is within [0, 100], the bounds
   stay within [0, 100] and the unit is ``%``. An integer key has no bounds.
 
-Text columns
+Text columns (the target aside: it is always kept)
   - a *category* when it has at most 50 distinct values and at most one per
     two non-missing rows: ``categories`` are the values by falling frequency,
-    then by name, and ``open: true`` (a new value later is accepted; models
+    then by name (leaving out any with a control character, which uploads
+    refuse), and ``open: true`` (a new value later is accepted; models
     encode it as 'other');
-  - else, when every value differs, it is an *identifier*: the stream's
-    ``key`` if it has no missing value and looks like an id (its field name
-    is ``id`` or ends in ``_id``, in any case, or ends in ``Id`` or ``ID``
-    after a lower-case letter or digit, as ``userId``; or every value is at
-    most 40 characters without blanks and they are not numbers written with
-    a decimal comma), at most one key (named ids first, then
-    the leftmost); an integer column whose values all differ and whose name
-    looks like an id is treated the same way. Other identifiers are left out;
-  - else left out as *free text* (values average more than 40 characters) or
-    as having too many distinct values for a category.
+  - else, when every value differs, an *identifier*. It is the stream's
+    ``key`` if it has no missing value and looks like an id: its field name
+    is ``id`` or ends in ``_id`` (any case), or in ``Id``/``ID`` after a
+    lower-case letter or digit (``userId``); or each value has at most 40
+    characters, no blanks, and the values are not numbers written with a
+    decimal comma. An integer column whose values all differ and whose name
+    looks like an id is an identifier too (never a feature). At most one key:
+    id-named columns first, then the leftmost; other identifiers are left out;
+  - else left out as *free text* (values average more than 40 characters, or
+    one is over 10,000) or as having too many distinct values for a category.
+  Distinct values are counted only while they can still matter, so memory
+  stays bounded by the identifier-like columns.
 
 Datetimes
   Kept as fields and listed in ``context`` with the key. The first one (the
@@ -107,11 +110,13 @@ SHORT_ID_LENGTH = 40  # longest value of an identifier recognised by its shape a
 DEFAULT_MAX_LENGTH = 128  # FieldSpec.max_length's default
 MAX_TEXT_LENGTH = 10_000  # FieldSpec.max_length's ceiling
 TIME_PARTS = (TimePart.HOUR, TimePart.DAY_OF_WEEK, TimePart.MONTH, TimePart.WEEKEND)
+_BATCH_ROWS = 4096  # rows read before their cells are checked, column by column
 _SHOWN = 20  # names or classes listed in one message before "... and N more"
 
 _ID_NAME = re.compile(r"(?i:id|.*_id)|.*[a-z0-9](?:Id|ID)")  # id, order_id, ORDER_ID, userId; not paid, VALID
 _INTEGER = re.compile(r"[+-]?\d+")
 _COMMA_DECIMAL = re.compile(r"[+-]?\d+(,\d+)?")
+_BLANK = re.compile(r"\s")
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
 _PERCENT_WORDS = {"percent", "percentage", "pct", "share"}
 # What shared.validation refuses in text (PostgreSQL cannot hold NUL, and so on).
@@ -183,12 +188,8 @@ def numeric_bounds(low: float, high: float, *, integer: bool, percent: bool) -> 
         minimum = max(minimum, 0.0)
     if percent and low >= 0 and high <= 100:
         maximum = min(maximum, 100.0)
-    # Rounding can only widen; these guards keep an extreme float from
-    # ever producing bounds that refuse the values they were drawn from.
-    return (
-        minimum if math.isfinite(minimum) and minimum <= low else None,
-        maximum if math.isfinite(maximum) and maximum >= high else None,
-    )
+    # Beyond the float range (values near ±1.8e308) a bound is left out rather than infinite.
+    return (minimum if math.isfinite(minimum) else None, maximum if math.isfinite(maximum) else None)
 
 
 def _outward(value: float, margin: float, *, down: bool) -> float:
@@ -210,7 +211,7 @@ def _plain_number(value: float) -> int | float:
     return int(value) if value.is_integer() and abs(value) < 2**53 else value
 
 
-# -- one column, read a value at a time -----------------------------------------
+# -- one column, read a batch of cells at a time --------------------------------
 
 @dataclass
 class _Column:
@@ -238,48 +239,54 @@ class _Column:
     repeated: bool = False
     counts: Counter[str] | None = field(default_factory=Counter)
 
-    def add(self, text: str) -> None:
-        if not text:
-            self.missing += 1
+    def add(self, texts: list[str]) -> None:
+        """Take a batch of the column's stripped cells ('' when missing); each
+        check runs over the whole batch in C loops (map, all, Counter.update)
+        and stops being made once it has failed."""
+        present = [text for text in texts if text]
+        self.missing += len(texts) - len(present)
+        if not present:
             return
-        self.present += 1
-        self.total_length += len(text)
-        self.longest = max(self.longest, len(text))
-        if not self.blanks_inside and any(c.isspace() for c in text):
-            self.blanks_inside = True
-        if _CONTROL.search(text):
-            self.control += 1
-        self._classify(text)
-        self._count(text)
+        self.present += len(present)
+        lengths = list(map(len, present))
+        self.total_length += sum(lengths)
+        self.longest = max(self.longest, max(lengths))
+        if not self.blanks_inside:
+            self.blanks_inside = any(map(_BLANK.search, present))
+        self.control += sum(1 for _ in filter(_CONTROL.search, present))
+        self._classify(present)
+        self._count(present)
 
-    def _classify(self, text: str) -> None:
+    def _classify(self, present: list[str]) -> None:
         if self.numbers:
             try:
-                number = float(text)
+                numbers = list(map(float, present))
             except ValueError:
-                number = math.nan
-            if math.isfinite(number):
-                self.low = min(self.low, number)
-                self.high = max(self.high, number)
-                self.ints = self.ints and _INTEGER.fullmatch(text) is not None
-            else:
+                numbers = [math.nan]
+            low, high = min(numbers), max(numbers)
+            if any(map(math.isnan, numbers)) or not (math.isfinite(low) and math.isfinite(high)):
                 self.numbers = self.ints = False
-        if self.bools and text.lower() not in _BOOLEANS:
-            self.bools = False
-        if self.comma_decimals and _COMMA_DECIMAL.fullmatch(text) is None:
-            self.comma_decimals = False
+            else:
+                self.low, self.high = min(self.low, low), max(self.high, high)
+                self.ints = self.ints and all(map(_INTEGER.fullmatch, present))
+        if self.bools:
+            self.bools = set(map(str.lower, present)) <= _BOOLEANS.keys()
+        if self.comma_decimals:
+            self.comma_decimals = all(map(_COMMA_DECIMAL.fullmatch, present))
         if self.datetimes:
             try:  # exactly what shared.validation accepts
-                datetime.fromisoformat(text.replace("Z", "+00:00"))
+                for text in present:
+                    datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
                 self.datetimes = False
 
-    def _count(self, text: str) -> None:
+    def _count(self, present: list[str]) -> None:
         if self.counts is None:
             return
-        if text in self.counts:
+        before = len(self.counts)
+        self.counts.update(present)
+        if len(self.counts) < before + len(present):
             self.repeated = True
-        self.counts[text] += 1
         limit = MAX_CATEGORIES if self.is_target else MAX_CATEGORY_VALUES
         # Past the limit the exact values matter only to find an identifier
         # (all distinct; text, or integers named like an id).
@@ -437,9 +444,11 @@ def _columns(header: list[str], target: str) -> list[_Column]:
 
 
 def _read_rows(columns: list[_Column], width: int, rows: Iterable[list[str]], max_rows: int) -> tuple[int, list[str]]:
-    """Feed every cell to its column; the number of rows used, and notes."""
+    """Feed every cell to its column, a batch of rows at a time; the number of
+    rows used, and notes."""
     notes: list[str] = []
     read = used = blank = too_wide = 0
+    batch: list[list[str]] = []
     for cells in rows:
         if not cells:
             continue  # a blank line, which an upload skips too
@@ -455,17 +464,26 @@ def _read_rows(columns: list[_Column], width: int, rows: Iterable[list[str]], ma
         if not any(texts):
             blank += 1
             continue
-        for column, text in zip(columns, texts, strict=False):
-            column.add(text)
-        for column in columns[len(texts):]:
-            column.add("")
-        used += 1
+        texts.extend([""] * (width - len(texts)))
+        batch.append(texts)
+        if len(batch) >= _BATCH_ROWS:
+            _feed(columns, batch)
+            used += len(batch)
+            batch = []
+    _feed(columns, batch)
+    used += len(batch)
     if too_wide:
         notes.append(f"{too_wide} rows have more cells than the header ({width}) and were left out, "
                      "as an upload rejects them")
     if blank:
         notes.append(f"{blank} rows with every cell empty were left out")
     return used, notes
+
+
+def _feed(columns: list[_Column], batch: list[list[str]]) -> None:
+    if batch:
+        for column, texts in zip(columns, zip(*batch, strict=True), strict=True):
+            column.add(list(texts))
 
 
 def _choose_key(columns: list[_Column]) -> _Column | None:

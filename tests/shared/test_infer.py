@@ -541,3 +541,13 @@ def test_a_proposal_accepts_every_row_of_its_table(table: tuple[list[str], list[
         if spec.categories is not None:
             seen = {r[spec.name] for r in records if spec.name in r}
             assert seen <= set(spec.categories), spec.name  # categories are complete
+
+
+def test_distinct_values_are_tracked_across_batches_of_rows() -> None:
+    # More rows than one batch (shared.streams.infer reads 4096 at a time).
+    rows = [[f"C{i:05d}", str(i % 9), str(i * 3)] for i in range(5000)]
+    assert infer_declaration(["code", "x", "y"], rows, name="t", target="y").declaration["key"] == "code"
+    rows[-1][0] = rows[0][0]  # one repeat, in the second batch
+    inference = infer_declaration(["code", "x", "y"], rows, name="t", target="y")
+    assert "key" not in inference.declaration
+    assert [i.column for i in inference.ignored] == ["code"]
