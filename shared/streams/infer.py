@@ -82,7 +82,7 @@ Task
   ``MAX_FIELDS`` columns kept, or a stream name that is no stream name.
 
 :func:`infer_from_csv` reads a CSV file exactly as an upload does
-(services.gateway.upload.csvfile: UTF-8, header row, delimiter , ; tab or |
+(shared.csvtext: UTF-8, header row, delimiter , ; tab or |
 chosen from the header line) and refuses a non-UTF-8 or malformed file with
 the same reasons, as an :class:`InferenceError` on ``file``.
 """
@@ -100,7 +100,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.gateway.upload.csvfile import _open, choose_delimiter
+from shared.csvtext import choose_delimiter, open_csv
 from shared.streams.declaration import FORMAT_VERSION, IDENTIFIER, MAX_CATEGORIES, MAX_FIELDS, STREAM_NAME, TimePart
 
 MAX_CATEGORY_VALUES = 50  # distinct values a text column may have to become a category
@@ -687,7 +687,7 @@ def infer_from_csv(path: Path, *, name: str, target: str, max_rows: int = 100_00
     """Propose a declaration for a CSV file read as an upload reads it."""
     reader = None
     try:
-        with _open(path) as handle:
+        with open_csv(path) as handle:
             delimiter = choose_delimiter(handle.readline(64 * 1024))
             handle.seek(0)
             reader = csv.reader(handle, delimiter=delimiter, strict=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shared.csvtext import choose_delimiter, open_csv
 from shared.streams import StreamSpec
 
-_DELIMITERS = (",", ";", "\t", "|")
 
 
 class BadCsv(ValueError):
@@ -45,12 +45,6 @@ class Row:
     problem: str | None = None  # set when the row could not become a record
 
 
-def choose_delimiter(first_line: str) -> str:
-    counts = {d: first_line.count(d) for d in _DELIMITERS}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
 def map_columns(stream: StreamSpec, header: list[str]) -> tuple[dict[str, int], list[str]]:
     """Header cells to stream fields (case and surrounding blanks ignored)."""
     by_name = {spec.name.lower(): spec.name for spec in stream.fields}
@@ -76,14 +70,10 @@ def map_columns(stream: StreamSpec, header: list[str]) -> tuple[dict[str, int], 
     return columns, ignored
 
 
-def _open(path: Path) -> Any:
-    return path.open("r", encoding="utf-8-sig", errors="strict", newline="")
-
-
 def inspect_csv(path: Path, stream: StreamSpec, max_rows: int) -> CsvLayout:
     """Check the whole file's structure; raises BadCsv or TooManyRows."""
     try:
-        with _open(path) as handle:
+        with open_csv(path) as handle:
             first = handle.readline(64 * 1024)
             delimiter = choose_delimiter(first)
             handle.seek(0)
@@ -107,7 +97,7 @@ def inspect_csv(path: Path, stream: StreamSpec, max_rows: int) -> CsvLayout:
 
 def iter_rows(path: Path, layout: CsvLayout) -> Iterator[Row]:
     """Every non-blank data row as a record of the stream's fields (empty cells absent)."""
-    with _open(path) as handle:
+    with open_csv(path) as handle:
         reader = csv.reader(handle, delimiter=layout.delimiter, strict=True)
         next(reader, None)
         for cells in reader:
