@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.ml.inputs import InputColumn
 
@@ -60,6 +60,14 @@ class BundleMeta(BaseModel):
     # Hashes of model.onnx and model.joblib (meta.json cannot hash itself;
     # its own hash lives in the registry row).
     sha256: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _numeric_inputs_by_default(self) -> BundleMeta:
+        # Bundles written before inputs were recorded read numbers only, one
+        # per feature.
+        if not self.inputs:
+            object.__setattr__(self, "inputs", [InputColumn(name=name) for name in self.features])
+        return self
 
 
 class BundleIntegrityError(RuntimeError):

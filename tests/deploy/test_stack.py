@@ -42,10 +42,8 @@ QUIET = frozenset(
     {
         "fluxo_handler_retries_total",
         "fluxo_commit_failures_total",
-        "fluxo_bundle_refusals_total",
         "fluxo_gateway_upload_rows_total",
         "fluxo_gateway_predictions_served_total",
-        "fluxo_gateway_model_reloads_total",
     }
 )
 # Grafana's variables, replaced the way Grafana would for "All" and a short range.

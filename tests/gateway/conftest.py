@@ -42,7 +42,7 @@ class Gateway:
 
     async def serving(self, task: str, model_id: int, timeout: float = 30) -> None:
         def loaded() -> bool:
-            model = self.state.cache.get("energy", task)
+            model = self.state.models.get("energy", task)
             return model is not None and model.model_id == model_id
 
         await wait_for(loaded, timeout, message=f"gateway did not load model {model_id} for energy/{task}")

@@ -43,18 +43,19 @@ async def test_predictions_newest_first_with_filters(gateway: Gateway) -> None:
 async def test_alerts_and_sensors(gateway: Gateway) -> None:
     now = datetime.now(UTC)
     await gateway.state.pool.executemany(
-        """INSERT INTO sensor_state (sensor_id, neighbourhood, latitude, longitude, sensor_type, pressure_mca,
-                                     media_hora, media_30d, std_30d, last_score, alert, reading_at)
-           VALUES ($1, $2, $3, $4, 'pressure', $5, $6, 30.0, 1.5, $7, $8, $9)""",
+        """INSERT INTO entity_state (stream, key, area, latitude, longitude, kind, state, last_score, alert, reading_at)
+           VALUES ('pressure', $1, $2, $3, $4, 'residential', $5, $6, $7, $8)""",
         [
-            ("S-01", "Centro", -23.55, -46.63, 12.0, 12.5, 0.97, True, now),
-            ("S-02", "Vila Nova", -23.56, -46.64, 31.0, 30.8, 0.02, False, now),
+            ("S-01", "Centro", -23.55, -46.63,
+             {"pressure_mca": 12.0, "media_hora": 12.5, "media_30d": 30.0, "std_30d": 1.5}, 0.97, True, now),
+            ("S-02", "Vila Nova", -23.56, -46.64,
+             {"pressure_mca": 31.0, "media_hora": 30.8, "media_30d": 30.0, "std_30d": 1.5}, 0.02, False, now),
         ],
     )
     await gateway.state.pool.executemany(
-        """INSERT INTO alerts (event_id, stream, sensor_id, neighbourhood, latitude, longitude, value, score,
+        """INSERT INTO alerts (event_id, stream, task, key, area, latitude, longitude, value, score,
                                model_version, created_at)
-           VALUES ($1, 'pressure', $2, 'Centro', -23.55, -46.63, $3, 0.97, 1, $4)""",
+           VALUES ($1, 'pressure', 'anomaly', $2, 'Centro', -23.55, -46.63, $3, 0.97, 1, $4)""",
         [("a1", "S-01", 12.0, now - timedelta(hours=30)), ("a2", "S-01", 11.0, now - timedelta(hours=1)),
          ("a3", "S-01", 12.5, now)],
     )
@@ -63,19 +64,25 @@ async def test_alerts_and_sensors(gateway: Gateway) -> None:
     since = (now - timedelta(hours=2)).isoformat()
     recent = (await gateway.client.get("/alerts", params={"since": since})).json()
     assert [a["event_id"] for a in recent] == ["a3", "a2"]
+    assert (alerts[0]["key"], alerts[0]["area"], alerts[0]["task"]) == ("S-01", "Centro", "anomaly")
     assert (await gateway.client.get("/alerts", params={"stream": "weather"})).status_code == 422
 
-    sensors = {s["sensor_id"]: s for s in (await gateway.client.get("/sensors")).json()}
+    sensors = {s["key"]: s for s in (await gateway.client.get("/sensors")).json()}
     assert set(sensors) == {"S-01", "S-02"}
     alerting = sensors["S-01"]
     state = (alerting["alert"], alerting["alerts_24h"], alerting["media_hora"], alerting["std_30d"])
     assert state == (True, 2, 12.5, 1.5)
-    assert (alerting["latitude"], alerting["longitude"], alerting["neighbourhood"]) == (-23.55, -46.63, "Centro")
+    assert (alerting["latitude"], alerting["longitude"], alerting["area"]) == (-23.55, -46.63, "Centro")
+    assert alerting["kind"] == "residential" and alerting["pressure_mca"] == 12.0
     assert sensors["S-02"]["alerts_24h"] == 0 and sensors["S-02"]["last_alert_at"] is None
     only = (await gateway.client.get("/sensors", params={"alert_only": True})).json()
-    assert [s["sensor_id"] for s in only] == ["S-01"]
+    assert [s["key"] for s in only] == ["S-01"]
     by_place = (await gateway.client.get("/sensors", params={"neighbourhood": "Vila Nova"})).json()
-    assert [s["sensor_id"] for s in by_place] == ["S-02"]
+    assert [s["key"] for s in by_place] == ["S-02"]
+    # The same, for any entity stream; a stream without entities is refused.
+    generic = (await gateway.client.get("/v1/streams/pressure/entities", params={"area": "Centro"})).json()
+    assert [s["key"] for s in generic] == ["S-01"]
+    assert (await gateway.client.get("/v1/streams/people/entities")).status_code == 422
 
 
 async def test_control_characters_in_a_filter_are_a_422_naming_it(gateway: Gateway) -> None:

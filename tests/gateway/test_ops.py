@@ -38,7 +38,7 @@ async def test_metrics_count_requests_by_route_template(
     served = [line for line in text.splitlines()
               if line.startswith('fluxo_gateway_predictions_served_total{stream="energy",task="carbon"}')]
     assert served and float(served[0].split()[-1]) >= 3
-    assert 'fluxo_gateway_model_version{stream="energy",task="cluster"} 1.0' in text
+    assert 'fluxo_served_model_version{service="gateway",stream="energy",task="cluster"} 1.0' in text
 
 
 async def test_api_key_guards_upload_train_and_download(make_gateway: GatewayFactory) -> None:

@@ -23,17 +23,19 @@ async def test_predict_answers_the_original_flask_body(gateway: Gateway, energy_
     assert response.status_code == 200, response.text
     body = response.json()
     ClusterAnswer.model_validate(body, strict=True)  # the orjson answer matches its documented schema
-    model = gateway.state.cache.get("energy", "cluster")
+    model = gateway.state.models.get("energy", "cluster")
     assert model is not None
     assert model.nearest is not None  # numpy answers, checked against the ONNX graph below
-    expected = model.serving.score(np.array([[0.053, 99.947, 508.162]], dtype=np.float32))
+    expected = model.score_onnx(np.array([[0.053, 99.947, 508.162]], dtype=np.float32))
     assert body["category"] == int(expected.prediction[0])
     assert body["model_version"] == energy_models["cluster"].version
     assert body["model_id"] == energy_models["cluster"].id
     assert set(body["center"]) == {"renewables_share_energy", "fossil_share_energy", "carbon_intensity_elec"}
-    assert body["center"] == model.centres[body["category"]]
+    centres = model.meta.centers
+    assert centres is not None
+    assert body["center"] == dict(zip(model.meta.features, centres[body["category"]], strict=True))
     # Nearly all fossil and carbon-heavy: the dirtiest category (numbered by rising carbon intensity).
-    assert body["category"] == len(model.centres) - 1
+    assert body["category"] == len(centres) - 1
 
 
 async def test_regress_answers_the_original_flask_body(gateway: Gateway, energy_models: dict[str, ModelRecord]) -> None:
@@ -41,11 +43,11 @@ async def test_regress_answers_the_original_flask_body(gateway: Gateway, energy_
     assert response.status_code == 200, response.text
     body = response.json()
     RegressionAnswer.model_validate(body, strict=True)
-    model = gateway.state.cache.get("energy", "carbon")
+    model = gateway.state.models.get("energy", "carbon")
     assert model is not None
     # fossil_share_energy was left out: the training mean stands in for it.
-    fossil_mean = model.serving.meta.feature_means["fossil_share_energy"]
-    expected = model.serving.score(np.array([[0.48, fossil_mean]], dtype=np.float32)).prediction[0]
+    fossil_mean = model.meta.feature_means["fossil_share_energy"]
+    expected = model.score_onnx(np.array([[0.48, fossil_mean]], dtype=np.float32)).prediction[0]
     assert body["carbon_intensity_elec"] == pytest.approx(expected, rel=1e-5)
     assert body["prediction"] == body["carbon_intensity_elec"]
     assert body["model_version"] == energy_models["carbon"].version
@@ -116,7 +118,8 @@ async def test_a_new_model_event_hot_reloads_serving(gateway: Gateway, energy_mo
     assert (before["model_version"], after["model_version"]) == (record.version - 1, record.version)
     assert after["model_id"] == record.id
     metrics = (await gateway.client.get("/metrics")).text
-    assert f'fluxo_gateway_model_version{{stream="energy",task="carbon"}} {float(record.version)}' in metrics
+    assert (f'fluxo_served_model_version{{service="gateway",stream="energy",task="carbon"}} '
+            f'{float(record.version)}') in metrics
 
 
 async def test_batch_predict_scores_records_in_one_call(
@@ -177,14 +180,15 @@ async def test_a_bundle_failing_its_sha256_check_is_not_served(
     gateway: Gateway, energy_models: dict[str, ModelRecord]
 ) -> None:
     def failed_loads() -> float:
-        return REGISTRY.get_sample_value("fluxo_gateway_model_reloads_total", {"outcome": "failed"}) or 0.0
+        labels = {"service": "gateway", "stream": "energy", "task": "carbon", "outcome": "refused"}
+        return REGISTRY.get_sample_value("fluxo_model_loads_total", labels) or 0.0
 
     failed_before = failed_loads()
     record, bundle = await gateway.add_model("carbon", seed=9, publish=False)
     onnx_path = gateway.settings.artifact_dir / bundle.bundle_dir / "model.onnx"
     onnx_path.write_bytes(onnx_path.read_bytes() + b"\0")
-    await gateway.state.cache.refresh(gateway.state.pool)
-    served = gateway.state.cache.get("energy", "carbon")
+    await gateway.state.models.sync(gateway.state.pool)
+    served = gateway.state.models.get("energy", "carbon")
     assert served is not None and served.model_id == energy_models["carbon"].id != record.id
     assert failed_loads() == failed_before + 1
     answer = await gateway.client.post("/regress", json=ORIGINAL_REGRESS)

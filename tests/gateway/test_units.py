@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from services.gateway.features import RequestSchema
-from services.gateway.kmeans import NearestCentre
 from services.gateway.upload.csvfile import BadCsv, TooManyRows, inspect_csv, iter_rows
 from services.gateway.upload.events import encode_chunk
 from services.gateway.upload.filetype import FileType, UnsupportedFile, detect
@@ -20,6 +19,7 @@ from services.gateway.upload.receive import BadForm, UploadTooLarge, receive_for
 from services.gateway.upload.xlsx import UnsafeXlsx, XlsxLimits, check_archive, xlsx_to_csv
 from shared.events import RawEvent
 from shared.ml.bundle import read_verified_bundle
+from shared.ml.kmeans import NearestCentre
 from shared.ml.serving import ServingModel
 from tests.streams import ENERGY, PEOPLE, PRESSURE, STREAMS
 from shared.validation import RecordInvalid, validate_batch
@@ -34,6 +34,8 @@ VALUES = [None, 0, 1, 50, 100, 101, -1, 2.5, 1e308, "12", " 7.5 ", "abc", "", "N
 def test_single_row_checks_agree_with_validate_batch(stream) -> None:
     for task in stream.tasks:
         schema = RequestSchema.of(stream, task)
+        if not schema.direct:
+            continue  # computed inputs: only the columnar path applies
         names = [spec.name for spec in schema.fields]
         rng = np.random.default_rng(len(names))
         for _ in range(400):
@@ -46,8 +48,8 @@ def test_single_row_checks_agree_with_validate_batch(stream) -> None:
             else:
                 assert batch == {}, record
                 columns = schema.check_many([record])[0]
-                for name, column in columns.items():
-                    assert values.get(name, np.nan) == pytest.approx(column[0], nan_ok=True)
+                for name in names:
+                    assert values.get(name, np.nan) == pytest.approx(columns[name][0], nan_ok=True)
 
 
 def test_optional_features_may_be_left_out() -> None:
@@ -55,13 +57,20 @@ def test_optional_features_may_be_left_out() -> None:
     assert carbon.check_one({"renewables_share_energy": "0.480"}) == {"renewables_share_energy": 0.48}
     with pytest.raises(RecordInvalid, match="renewables_share_energy: missing"):
         carbon.check_one({"fossil_share_energy": 3})
-    # Engineered features have no stream field: any finite number will do.
+
+
+
+def test_computed_features_are_computed_from_their_inputs() -> None:
+    # A request carries the raw inputs: fields, and rolling statistics (any
+    # finite number); derived features are computed as the normalizer does.
     anomaly = RequestSchema.of(PRESSURE, PRESSURE.task("anomaly"))
-    record = dict.fromkeys(PRESSURE.task("anomaly").features, -5.0)
-    with pytest.raises(RecordInvalid, match="pressure_mca: below minimum 0"):
-        anomaly.check_one(record)
-    record["pressure_mca"] = 10
-    assert anomaly.check_one(record)["dif_media"] == -5.0
+    assert not anomaly.direct
+    assert [spec.name for spec in anomaly.fields] == ["pressure_mca", "media_hora", "media_30d", "std_30d"]
+    good = {"pressure_mca": 10, "media_hora": 12.0, "media_30d": 10.0, "std_30d": 1.0}
+    values, reasons = anomaly.check_many([{**good, "pressure_mca": -5}, good, {**good, "media_hora": "high"}])
+    assert reasons == {0: "pressure_mca: below minimum 0", 2: "media_hora: expected a number, got 'high'"}
+    assert values["dif_media"][1] == 2.0
+    assert values["media_hora_relativa"][1] == pytest.approx(12.0 / 11.0)
 
 
 def _cluster_model(tmp_path: Path) -> tuple[ServingModel, bytes, list[list[float]]]:
@@ -74,10 +83,11 @@ def _cluster_model(tmp_path: Path) -> tuple[ServingModel, bytes, list[list[float
 def test_numpy_nearest_centre_matches_the_onnx_graph(tmp_path: Path) -> None:
     model, onnx_bytes, centres = _cluster_model(tmp_path)
     nearest = NearestCentre.build(onnx_bytes, centres, 3)
-    assert nearest.agrees_with(model, centres)
+    assert nearest.agrees_with(model.score_onnx, centres)
+    assert model.nearest is not None  # the model took the fast path itself
     rng = np.random.default_rng(5)
     points = np.column_stack([rng.uniform(0, 100, 500), rng.uniform(0, 100, 500), rng.uniform(0, 1000, 500)])
-    ours, theirs = nearest.score(points), model.score(points.astype(np.float32))
+    ours, theirs = nearest.score(points), model.score_onnx(points.astype(np.float32))
     assert np.mean(ours.prediction == theirs.prediction) > 0.99
     assert theirs.score is not None
     np.testing.assert_allclose(ours.score, theirs.score, rtol=1e-3, atol=1e-2)
@@ -93,7 +103,7 @@ def test_numpy_nearest_centre_matches_the_onnx_graph(tmp_path: Path) -> None:
 def test_fast_path_is_refused_when_centres_disagree_with_the_graph(tmp_path: Path) -> None:
     model, onnx_bytes, centres = _cluster_model(tmp_path)
     shuffled = centres[::-1]
-    assert not NearestCentre.build(onnx_bytes, shuffled, 3).agrees_with(model, shuffled)
+    assert not NearestCentre.build(onnx_bytes, shuffled, 3).agrees_with(model.score_onnx, shuffled)
     with pytest.raises(ValueError):
         NearestCentre.build(onnx_bytes, [[1.0, 2.0]], 3)
 
@@ -223,7 +233,11 @@ def test_every_stream_has_an_openapi_record_schema() -> None:
     from services.gateway.schemas import record_schema
 
     for stream, task in itertools.chain.from_iterable(((s, t) for t in s.tasks) for s in STREAMS.values()):
-        schema = record_schema(stream, task)
-        assert set(schema["properties"]) == set(task.features)
-        assert set(schema["required"]) == set(task.features) - set(task.optional_features)
+        inputs = RequestSchema.of(stream, task).fields
+        schema = record_schema(inputs)
+        assert set(schema["properties"]) == {f.name for f in inputs}
+        assert set(schema["required"]) == {f.name for f in inputs if f.required}
+        if RequestSchema.of(stream, task).direct:
+            assert set(schema["properties"]) == set(task.features)
+            assert set(schema["required"]) == set(task.features) - set(task.optional_features)
     assert validate_batch  # the batch path is the reference the single-row path is held to
