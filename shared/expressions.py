@@ -2,9 +2,9 @@
 
 A stream may declare fields computed from its other fields, for example::
 
-    kwh                 = power_w * hours / 1000
-    cost                = kwh * tariff[tariff_flag] * (1 + tax)
-    media_hora_relativa = media_hora / (media_30d + 1)
+    price_per_m2 = price / area_m2
+    area_fee     = area_m2 * fee[district] * (1 + vat)
+    relative     = hour_mean / (month_mean + 1)
 
 The text is tokenized and parsed here by hand (recursive descent) into a tree of
 frozen dataclasses, then evaluated with numpy over a whole batch of rows. User

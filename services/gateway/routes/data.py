@@ -71,8 +71,8 @@ async def entities(
     state: GatewayState = Depends(get_state),
 ) -> Response:
     """Per entity: its key, area, latitude, longitude, kind, its declared state values
-    (for pressure: pressure_mca, media_hora, media_30d, std_30d), the latest score and
-    alert state, and alerts in the last 24 hours."""
+    (the stream's ``entity.values``), the latest score and alert state, and alerts in
+    the last 24 hours."""
     return await _entities(state, stream, area, alert_only, limit)
 
 
