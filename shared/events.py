@@ -133,6 +133,7 @@ class Prediction(Event):
     actual: float | None = None
     actual_label: str | None = None
     error: float | None = None
+    percent_error: float | None = None  # regression: error / |actual| * 100
     source_produced_at: datetime | None = None
 
 

@@ -57,8 +57,9 @@ def reading_field(stream: StreamSpec) -> str | None:
 
 def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datetime | None]) -> list[tuple[Any, ...]]:
     """(event_id, stream, task, model_version, model_id, key, status,
-    prediction, score, actual, error, produced_at, label, actual_label) per
-    event the result covers; ``produced`` is :func:`parse_times` of the batch."""
+    prediction, score, actual, error, produced_at, label, actual_label,
+    percent_error) per event the result covers; ``produced`` is
+    :func:`parse_times` of the batch."""
     rows = result.rows.tolist()
     n = len(rows)
     stream, task = batch.stream.name, result.task.name
@@ -66,6 +67,7 @@ def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datet
     scores = _floats(result.score, n)
     actuals = _floats(result.actual, n)
     errors = _floats(result.error, n)
+    percents = _floats(result.percent_error, n)
     labels = result.labels or [None] * n
     actual_labels = result.actual_labels or [None] * n
     out = []
@@ -87,6 +89,7 @@ def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datet
                 produced[i],
                 labels[j],
                 actual_labels[j],
+                percents[j],
             )
         )
     return out
@@ -97,7 +100,7 @@ def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any
     messages = []
     for row, source_time in zip(rows, times, strict=True):
         (event_id, stream, task, version, model_id, key, status, prediction, score, actual, error, _,
-         label, actual_label) = row
+         label, actual_label, percent_error) = row
         payload = {
             "event_id": event_id,
             "stream": stream,
@@ -114,6 +117,7 @@ def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any
             "actual": actual,
             "actual_label": actual_label,
             "error": error,
+            "percent_error": percent_error,
             "source_produced_at": source_time,
         }
         messages.append(Outgoing(topic=topic, value=dumps(payload), key=key.encode()))

@@ -43,6 +43,16 @@ class TaskScores:
     seconds: float = 0.0
     positive: int | None = None  # binary classification: the positive class index
 
+    @property
+    def percent_error(self) -> np.ndarray | None:
+        """Regression: the error relative to the actual value, in percent
+        (NaN where there is no actual, or it is 0)."""
+        if self.task.kind is not TaskKind.REGRESSION:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            percent = 100.0 * self.error / np.abs(self.actual)
+        return np.where(np.isfinite(percent), percent, np.nan)
+
 
 def has_inputs(spec: StreamSpec, task: TaskSpec, events: list[dict]) -> np.ndarray:
     """Events carrying every required input of ``task``."""

@@ -14,7 +14,7 @@ import asyncpg
 
 PREDICTION_COLUMNS = (
     "event_id", "stream", "task", "model_version", "model_id", "key", "status",
-    "prediction", "score", "actual", "error", "produced_at", "label", "actual_label",
+    "prediction", "score", "actual", "error", "produced_at", "label", "actual_label", "percent_error",
 )
 ALERT_COLUMNS = (
     "event_id", "stream", "task", "key", "area", "latitude", "longitude",
@@ -28,7 +28,7 @@ _STAGE = "predictions_stage"
 _CREATE_STAGE = f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
     event_id text, stream text, task text, model_version integer, model_id bigint, key text,
     status text, prediction double precision, score double precision, actual double precision,
-    error double precision, produced_at timestamptz, label text, actual_label text
+    error double precision, produced_at timestamptz, label text, actual_label text, percent_error double precision
 ) ON COMMIT DELETE ROWS"""
 _COLUMNS = ", ".join(PREDICTION_COLUMNS)
 _INSERT_PREDICTIONS = (

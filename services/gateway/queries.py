@@ -41,7 +41,7 @@ async def recent_predictions(
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(
         """SELECT event_id, stream, task, key, status, model_id, model_version, prediction, label, score,
-                  actual, actual_label, error, produced_at, scored_at
+                  actual, actual_label, error, percent_error, produced_at, scored_at
            FROM predictions
            WHERE ($1::text IS NULL OR stream = $1) AND ($2::text IS NULL OR task = $2)
              AND ($3::timestamptz IS NULL OR scored_at > $3)

@@ -267,7 +267,8 @@ class PredictionOut(BaseModel):
     score: float | None
     actual: float | None
     actual_label: str | None = Field(None, description="Classification: the actual class, when known.")
-    error: float | None
+    error: float | None = Field(description="prediction - actual, in the target's unit (classification: 0 right, 1 wrong).")
+    percent_error: float | None = Field(None, description="Regression: the error relative to the actual value, in percent.")
     produced_at: datetime | None
     scored_at: datetime
 

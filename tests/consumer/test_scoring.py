@@ -106,6 +106,7 @@ def test_hot_path_output_validates_into_the_event_models(energy_models) -> None:
         if result.task.kind is TaskKind.REGRESSION:
             # Every synthetic event carries its target: actual and error are recorded.
             assert all(p.actual is not None and p.error == pytest.approx(p.prediction - p.actual) for p in parsed)
+            assert all(p.percent_error == pytest.approx(100 * p.error / abs(p.actual)) for p in parsed)
         else:
             assert all(p.actual is None and p.error is None for p in parsed)
             assert all(p.score is not None and p.score >= 0 for p in parsed)

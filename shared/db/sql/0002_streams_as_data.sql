@@ -19,6 +19,22 @@ ALTER TABLE models ADD COLUMN evaluation jsonb NOT NULL DEFAULT '{}';
 -- (prediction and actual hold their class indices).
 ALTER TABLE predictions ADD COLUMN label text;
 ALTER TABLE predictions ADD COLUMN actual_label text;
+-- Regression: the error relative to the actual value, in percent.
+ALTER TABLE predictions ADD COLUMN percent_error double precision;
+
+-- Prediction against actual per model version, with the relative error.
+DROP VIEW model_errors;
+CREATE VIEW model_errors AS
+SELECT stream, task, model_version, model_id,
+       count(*) FILTER (WHERE actual IS NOT NULL)            AS with_actual,
+       avg(abs(error)) FILTER (WHERE actual IS NOT NULL)      AS mean_abs_error,
+       avg(abs(percent_error)) FILTER (WHERE percent_error IS NOT NULL) AS mean_abs_percent_error,
+       avg(CASE WHEN error = 0 THEN 1.0 ELSE 0.0 END)
+           FILTER (WHERE actual IS NOT NULL)                 AS accuracy,
+       max(scored_at)                                        AS last_scored_at
+FROM predictions
+WHERE status = 'scored'
+GROUP BY stream, task, model_version, model_id;
 
 -- Alerts about any entity stream: the entity's key and area (for pressure:
 -- the sensor id and the neighbourhood) and the task that raised them.
