@@ -10,12 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.generator.base import Source
-from services.generator.energy import EnergySource
-from services.generator.people import PeopleSource
-from services.generator.pressure import PressureSource
+from services.generator.settings import GeneratorSettings
+from services.generator.simulators import simulate
 from shared.features.engineering import FeatureBuilder
-from shared.streams import StreamSpec, TaskKind, TaskSpec
-from bench.streams import get_stream
+from shared.streams import StreamSpec, TaskKind, TaskSpec, builtin_stream, get_stream
 from shared.validation import validate_batch
 
 # More sensors than the generator's default of 20, so that a million
@@ -24,13 +22,8 @@ SENSORS = 200
 
 
 def make_source(stream: str, seed: int) -> Source:
-    if stream == "energy":
-        return EnergySource(seed)
-    if stream == "pressure":
-        return PressureSource(seed, sensors=SENSORS)
-    if stream == "people":
-        return PeopleSource(seed)
-    raise KeyError(f"no synthetic source for stream {stream!r}")
+    """The built-in stream's simulator (SimulationInvalid for a stream without one)."""
+    return simulate(builtin_stream(stream), GeneratorSettings(generator_seed=seed, generator_sensors=SENSORS))
 
 
 @dataclass(frozen=True)

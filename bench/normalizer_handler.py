@@ -4,7 +4,7 @@
 batches of raw generator events per stream (2% deliberately invalid), then
 times ``Normalizer.handle`` on them and prints events per CPU-second (process
 time, so other load on the machine does not count), per stream and over a
-batch mixing all three: first with Python's default GC settings, then with
+batch mixing them all: first with Python's default GC settings, then with
 the ones the service sets (services.normalizer.service.tune_gc). One core,
 one thread; nothing asserted.
 """
@@ -19,13 +19,13 @@ import time
 from aiokafka.structs import ConsumerRecord
 
 from services.generator.base import Source
-from services.generator.energy import EnergySource
 from services.generator.messages import Emitter
-from services.generator.people import PeopleSource
-from services.generator.pressure import PressureSource
+from services.generator.settings import GeneratorSettings
+from services.generator.simulators import simulate
 from services.normalizer.handler import Normalizer
 from services.normalizer.service import tune_gc
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 TOPICS = Topics("bench.")
@@ -42,7 +42,7 @@ def records(source: Source, count: int, invalid_rate: float, offset: int = 0) ->
 
 def time_batches(batches: list[list[ConsumerRecord]]) -> tuple[float, int, int]:
     """Median events/s over the batches, with a fresh handler (cold state)."""
-    normalizer = Normalizer(TOPICS, STREAMS.values())
+    normalizer = Normalizer(TOPICS, Catalog(builtin_streams()))
     normalizer.handle(batches[0][:200])  # warm imports and caches
     rates, outputs, rejected = [], 0, 0
     for batch in batches:
@@ -60,10 +60,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--invalid-rate", type=float, default=0.02)
     args = parser.parse_args()
+    settings = GeneratorSettings(generator_seed=7, generator_sensors=50)
     factories = {
-        "energy": lambda: EnergySource(7),
-        "pressure": lambda: PressureSource(7, sensors=50),
-        "people": lambda: PeopleSource(7),
+        spec.name: lambda spec=spec: simulate(spec, settings) for spec in builtin_streams() if spec.simulation is not None
     }
     report: dict[str, object] = {"batch": args.batch, "rounds": args.rounds, "invalid_rate": args.invalid_rate}
     streams: dict[str, list[list[ConsumerRecord]]] = {}
@@ -72,7 +71,7 @@ def main() -> None:
         source = make()
         streams[name] = [records(source, args.batch, args.invalid_rate, r * args.batch) for r in range(args.rounds)]
         for r, batch in enumerate(streams[name]):
-            mixed[r].extend(batch[: args.batch // 3])
+            mixed[r].extend(batch[: args.batch // len(factories)])
     streams["mixed"] = mixed
     for mode in ("default_gc", "service_gc"):
         if mode == "service_gc":

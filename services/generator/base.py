@@ -1,9 +1,17 @@
-"""What every record source offers the generator loop."""
+"""What every record source offers the generator loop, and the binding of a
+simulator's outputs to a stream's fields.
+
+A simulator is a physical model with its own vocabulary of outputs, its
+*roles* (an energy mix's ``renewables``, a sensor's ``level``). The stream's
+declaration binds roles to field names (``simulation.bind``), so no
+simulator knows what a stream calls its fields; an unbound role is left out.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from faker import Faker
@@ -21,17 +29,41 @@ class Source(Protocol):
         ...
 
 
+class SimulationInvalid(ValueError):
+    """A declaration's simulation block that this generator cannot run."""
+
+
+def binding(spec: StreamSpec, roles: Sequence[str]) -> dict[str, str]:
+    """The declared role -> field pairs, checked against the simulator's ``roles``."""
+    if spec.simulation is None:
+        raise SimulationInvalid(f"stream {spec.name!r} declares no simulation")
+    unknown = sorted(set(spec.simulation.bind) - set(roles))
+    if unknown:
+        raise SimulationInvalid(
+            f"stream {spec.name!r}: simulator {spec.simulation.source!r} has no role {', '.join(map(repr, unknown))} "
+            f"(roles: {', '.join(roles)})"
+        )
+    return dict(spec.simulation.bind)
+
+
 class BlockSource:
     """Draws records in fixed-size blocks, so the sequence a seed gives does
     not depend on how the caller batches (which depends on timing).
 
+    A subclass names its ``ROLES`` and draws a block as columns by role
+    (:meth:`_block`); the bound ones become the records' fields.
     Changing ``drift`` discards the unsent rest of the current block, so the
     shift shows at once even at low rates.
     """
 
     BLOCK = 64
+    ROLES: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, spec: StreamSpec) -> None:
+        self.spec = spec
+        bind = binding(spec, self.ROLES)
+        self._roles = tuple(bind)
+        self._fields = tuple(bind.values())
         self._drift = 0.0
         self._buffer: deque[dict[str, Any]] = deque()
 
@@ -46,12 +78,14 @@ class BlockSource:
         self._drift = value
 
     def next_batch(self, n: int) -> list[dict[str, Any]]:
-        buffer = self._buffer
+        buffer, fields = self._buffer, self._fields
         while len(buffer) < n:
-            buffer.extend(self._block(self.BLOCK))
+            columns = self._block(self.BLOCK)
+            buffer.extend(dict(zip(fields, row)) for row in zip(*(columns[role] for role in self._roles)))
         return [buffer.popleft() for _ in range(n)]
 
-    def _block(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> Mapping[str, Sequence[Any]]:
+        """About ``n`` records as equally long columns, one per role."""
         raise NotImplementedError
 
 

@@ -1,10 +1,14 @@
-"""Synthetic country energy mixes (the columns of Our World in Data's dataset).
+"""Simulator ``energy_mix``: synthetic country energy mixes.
 
-Each country belongs to one of three profiles (mostly renewable, mixed with
-nuclear, mostly fossil) with its own fixed mix; an event is one year of one
-country: its mix plus a little noise. Carbon intensity of electricity follows
-the fossil share linearly (with a per-country factor and noise), so KMeans
-finds the three profiles and a regressor learns carbon from the shares.
+Each region (a country) belongs to one of three profiles (mostly renewable,
+mixed with nuclear, mostly fossil) with its own fixed mix; a record is one
+period (a year) of one region: its mix plus a little noise. Carbon intensity
+of electricity follows the fossil share linearly (with a per-region factor
+and noise), so KMeans finds the three profiles and a regressor learns carbon
+from the shares.
+
+Roles: ``region``, ``period`` (a year), the ``renewables``, ``fossil`` and
+``nuclear`` shares of primary energy (%), ``carbon`` (gCO2/kWh).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from services.generator.base import BlockSource, seeded_faker, seeded_rng, unique_pool
-from shared.streams import ENERGY, StreamSpec
+from shared.streams import StreamSpec
 
 # (renewables mean, nuclear mean) per profile; fossil is what remains.
 PROFILES = ((70.0, 8.0), (25.0, 25.0), (6.0, 3.0))
@@ -24,23 +28,21 @@ CARBON_NOISE = 20.0
 SHARE_NOISE = 2.0
 
 
-class EnergySource(BlockSource):
-    spec: StreamSpec = ENERGY
+class EnergyMixSource(BlockSource):
+    ROLES = ("region", "period", "renewables", "fossil", "nuclear", "carbon")
 
-    def __init__(self, seed: int, countries: int = 40) -> None:
-        super().__init__()
-        self._rng = seeded_rng(seed, self.spec.name)
-        fake = seeded_faker(seed)
-        self.countries = unique_pool(fake.country, countries)
+    def __init__(self, spec: StreamSpec, seed: int, countries: int = 40) -> None:
+        super().__init__(spec)
+        self._rng = rng = seeded_rng(seed, spec.name)
+        self.countries = unique_pool(seeded_faker(seed).country, countries)
         n = len(self.countries)
-        rng = self._rng
         self.profile = np.arange(n) % len(PROFILES)
         means = np.asarray(PROFILES)[self.profile]
         self._renewables = np.clip(means[:, 0] + rng.normal(0, 5, n), 1, 95)
         self._nuclear = np.clip(means[:, 1] + rng.normal(0, 4, n), 0, 60)
         self._carbon_factor = rng.normal(1.0, 0.04, n)
 
-    def _block(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> dict[str, list[Any]]:
         rng = self._rng
         country = rng.integers(0, len(self.countries), n)
         year = rng.integers(1990, 2025, n)
@@ -52,21 +54,11 @@ class EnergySource(BlockSource):
         carbon = carbon * (1.0 + self.drift) + rng.normal(0, CARBON_NOISE, n)
         carbon = np.clip(carbon, 0, 2000)
         names = self.countries
-        return [
-            {
-                "country": names[c],
-                "year": y,
-                "renewables_share_energy": r,
-                "fossil_share_energy": f,
-                "nuclear_share_energy": nu,
-                "carbon_intensity_elec": ci,
-            }
-            for c, y, r, f, nu, ci in zip(
-                country.tolist(),
-                year.tolist(),
-                np.round(renewables, 3).tolist(),
-                np.round(fossil, 3).tolist(),
-                np.round(nuclear, 3).tolist(),
-                np.round(carbon, 2).tolist(),
-            )
-        ]
+        return {
+            "region": [names[c] for c in country.tolist()],
+            "period": year.tolist(),
+            "renewables": np.round(renewables, 3).tolist(),
+            "fossil": np.round(fossil, 3).tolist(),
+            "nuclear": np.round(nuclear, 3).tolist(),
+            "carbon": np.round(carbon, 2).tolist(),
+        }

@@ -19,15 +19,17 @@ from shared.events import SCHEMA_VERSION
 
 
 def raw_event(
-    stream: str, key: str, data: dict[str, Any], produced_at: str, source: str, dataset_id: str | None = None
+    stream: str, key: str | None, data: dict[str, Any], produced_at: str, source: str, dataset_id: str | None = None
 ) -> dict[str, Any]:
+    """The envelope; ``key`` None keys the event by its id."""
+    # Random, not seeded: two runs with one seed are still distinct events.
+    event_id = os.urandom(16).hex()
     return {
-        # Random, not seeded: two runs with one seed are still distinct events.
-        "event_id": os.urandom(16).hex(),
+        "event_id": event_id,
         "stream": stream,
         "produced_at": produced_at,
         "schema_version": SCHEMA_VERSION,
-        "key": key,
+        "key": event_id if key is None else key,
         "data": data,
         "source": source,
         "dataset_id": dataset_id,
@@ -54,16 +56,18 @@ class Emitter:
         if not records:
             return []
         produced_at = datetime.now(UTC).isoformat()
-        key_field = self.source.spec.key_field
+        key_field = self.source.spec.key
         stream, origin = self.stream, self.origin
         broken = (self._rng.random(len(records)) < self.invalid_rate).tolist() if self.invalid_rate else None
         dumps = orjson.dumps
         messages = []
         for i, data in enumerate(records):
             # A replayed row may lack its key field (the normalizer rejects it);
-            # the message still needs a key.
-            key = str(data.get(key_field) or f"{stream}-{self._serial + i}")
+            # the message still needs a key. A stream without a key field is
+            # keyed by event id.
+            key = None if key_field is None else str(data.get(key_field) or f"{stream}-{self._serial + i}")
             event = raw_event(stream, key, data, produced_at, origin)
+            key = event["key"]
             if broken is not None and broken[i]:
                 kind, value = corrupt(event, self.source.spec, self._rng)
                 self.invalid[kind] += 1

@@ -11,17 +11,23 @@ Anomalies come in episodes and every reading inside one is labelled
 above it) and flat lines (a stuck, noiseless value below the sensor's
 normal range). Episode starts are drawn so that, in the long run, the
 fraction of anomalous readings is ``anomaly_rate``.
+
+Roles: ``device`` (a sensor id), ``at`` (the reading's time), ``level``
+(pressure, metres of water column), ``lat`` and ``lon`` (the sensor's place),
+``district`` (its neighbourhood), ``device_kind`` (residential, industrial or
+trunk_main) and ``abnormal`` (the anomaly label).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from services.generator.base import BlockSource, seeded_faker, seeded_rng, unique_pool
-from shared.streams import PRESSURE, StreamSpec
+from services.generator.clock import SimClock
+from shared.streams import StreamSpec
 
 SENSOR_TYPES = ("residential", "industrial", "trunk_main")
 # kind: (shortest, longest) episode length in readings
@@ -32,11 +38,12 @@ NOISE = 0.8
 MAX_PRESSURE = 200.0
 
 
-class PressureSource(BlockSource):
-    spec: StreamSpec = PRESSURE
+class WaterPressureSource(BlockSource):
+    ROLES = ("device", "at", "level", "lat", "lon", "district", "device_kind", "abnormal")
 
     def __init__(
         self,
+        spec: StreamSpec,
         seed: int,
         sensors: int = 20,
         anomaly_rate: float = 0.03,
@@ -45,14 +52,12 @@ class PressureSource(BlockSource):
     ) -> None:
         if not 0 <= anomaly_rate < 1:
             raise ValueError("anomaly_rate must be in [0, 1)")
-        super().__init__()
+        super().__init__(spec)
         self.anomaly_rate = anomaly_rate
-        self._rng = rng = seeded_rng(seed, self.spec.name)
-        self._anomaly_rng = seeded_rng(seed, self.spec.name, "anomalies")
+        self._rng = rng = seeded_rng(seed, spec.name)
+        self._anomaly_rng = seeded_rng(seed, spec.name, "anomalies")
         fake = seeded_faker(seed)
-        start = sim_start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        self.sim_start = start if start.tzinfo else start.replace(tzinfo=UTC)
-        self.sim_step = timedelta(seconds=sim_step)
+        self.clock = SimClock.of(sim_start, sim_step)
 
         self.sensor_ids = [f"S{seed & 0xFFFF:04x}-{i:05d}" for i in range(sensors)]
         center_lat, center_lon = (float(x) for x in fake.local_latlng(country_code="US", coords_only=True))
@@ -78,37 +83,30 @@ class PressureSource(BlockSource):
         # L*p / (L*p + 1 - p) = anomaly_rate.
         self._start_p = anomaly_rate / (MEAN_EPISODE * (1 - anomaly_rate) + anomaly_rate)
 
-    def _block(self, n: int) -> list[dict[str, Any]]:
+    def _block(self, n: int) -> dict[str, list[Any]]:
         count = len(self.sensor_ids)
         index = np.arange(self._cursor, self._cursor + n)
         self._cursor += n
         sensor = index % count
         tick = index // count
-        start_hour = self.sim_start.hour + self.sim_start.minute / 60
-        hours_of_day = (tick * self.sim_step.total_seconds() / 3600.0 + start_hour) % 24
+        hours_of_day = self.clock.hours_of_day(tick)
         angle = 2 * np.pi * (hours_of_day - 3.0 - self.phase[sensor]) / 24.0
         normal = self.level[sensor] * (1.0 + self.drift) + self.amplitude[sensor] * np.cos(angle)
         normal = normal + self._rng.normal(0, NOISE, n)
         values, labels = self._anomalies(sensor.tolist(), normal.tolist())
         values = np.round(np.clip(values, 0, MAX_PRESSURE), 3).tolist()
-        stamps: dict[int, str] = {}
-        for t in np.unique(tick).tolist():
-            stamps[t] = (self.sim_start + t * self.sim_step).isoformat()
-        ids, hoods, kinds = self.sensor_ids, self.neighbourhood, self.sensor_type
-        lat, lon = self.latitude, self.longitude
-        return [
-            {
-                "sensor_id": ids[s],
-                "timestamp": stamps[t],
-                "pressure_mca": v,
-                "latitude": lat[s],
-                "longitude": lon[s],
-                "neighbourhood": hoods[s],
-                "sensor_type": kinds[s],
-                "anomaly": a,
-            }
-            for s, t, v, a in zip(sensor.tolist(), tick.tolist(), values, labels)
-        ]
+        stamps = {t: self.clock.at(t).isoformat() for t in np.unique(tick).tolist()}
+        sensors = sensor.tolist()
+        return {
+            "device": [self.sensor_ids[s] for s in sensors],
+            "at": [stamps[t] for t in tick.tolist()],
+            "level": values,
+            "lat": [self.latitude[s] for s in sensors],
+            "lon": [self.longitude[s] for s in sensors],
+            "district": [self.neighbourhood[s] for s in sensors],
+            "device_kind": [self.sensor_type[s] for s in sensors],
+            "abnormal": labels,
+        }
 
     def _anomalies(self, sensors: list[int], values: list[float]) -> tuple[np.ndarray, list[bool]]:
         rng = self._anomaly_rng

@@ -1,10 +1,15 @@
-"""The generator process: one paced send loop per stream over one producer."""
+"""The generator process: one paced send loop per stream over one producer.
+
+It generates for every declared stream with a ``simulation`` block (or those
+GENERATOR_STREAMS names), or replays a CSV file into one stream.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterable
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -12,16 +17,15 @@ from aiokafka import AIOKafkaProducer
 from services.generator import metrics
 from services.generator.base import Source
 from services.generator.drift import DriftControl
-from services.generator.energy import EnergySource
 from services.generator.messages import Emitter
-from services.generator.people import PeopleSource
-from services.generator.pressure import PressureSource
 from services.generator.replay import ReplaySource
 from services.generator.settings import GeneratorSettings
+from services.generator.simulators import simulate
 from shared import metrics as shared_metrics
 from shared.kafka import make_producer
 from shared.kafka.admin import ensure_topics
-from shared.streams import get_stream
+from shared.settings import SettingsError
+from shared.streams import StreamSpec, builtin_streams
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -31,28 +35,23 @@ log = structlog.get_logger(__name__)
 MIN_PAUSE_S = 0.005
 
 
-def build_sources(settings: GeneratorSettings) -> dict[str, Source]:
-    if settings.generator_replay_file is not None and settings.generator_replay_stream is not None:
-        spec = get_stream(settings.generator_replay_stream)
-        return {spec.name: ReplaySource(settings.generator_replay_file, spec)}
-    seed = settings.generator_seed
-    sources: dict[str, Source] = {}
-    for name in settings.generator_streams:
-        if name == "energy":
-            sources[name] = EnergySource(seed, settings.generator_countries)
-        elif name == "pressure":
-            sources[name] = PressureSource(
-                seed,
-                sensors=settings.generator_sensors,
-                anomaly_rate=settings.generator_anomaly_rate,
-                sim_start=settings.generator_sim_start,
-                sim_step=settings.generator_sim_step,
-            )
-        elif name == "people":
-            sources[name] = PeopleSource(seed)
-        else:  # pragma: no cover - settings only admit declared streams
-            raise ValueError(f"no generator for stream {name!r}")
-    return sources
+def build_sources(settings: GeneratorSettings, declarations: Iterable[StreamSpec]) -> dict[str, Source]:
+    """A source per stream to generate (or the one replayed); a stream the
+    settings name that cannot be generated is a :class:`SettingsError`."""
+    specs = {spec.name: spec for spec in declarations}
+    replay = settings.generator_replay_stream
+    if settings.generator_replay_file is not None and replay is not None:
+        if replay not in specs:
+            raise SettingsError(f"GENERATOR_REPLAY_STREAM={replay!r}: no such stream (streams: {', '.join(specs)})")
+        return {replay: ReplaySource(settings.generator_replay_file, specs[replay])}
+    simulated = [name for name, spec in specs.items() if spec.simulation is not None]
+    missing = [name for name in settings.generator_streams if name not in simulated]
+    if missing:
+        raise SettingsError(
+            f"GENERATOR_STREAMS={','.join(settings.generator_streams)!r}: no simulation declared for "
+            f"{', '.join(map(repr, missing))} (simulated streams: {', '.join(simulated)})"
+        )
+    return {name: simulate(specs[name], settings) for name in settings.generator_streams or simulated}
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -112,8 +111,9 @@ async def _drift_later(drift: DriftControl, delay: float, stop: asyncio.Event) -
 
 async def run(settings: GeneratorSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
-    sources = build_sources(settings)
+    # The built-in declarations for now; the live catalog (shared.streams.catalog) goes here.
+    sources = build_sources(settings, builtin_streams())
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(sources))
     replaying = settings.generator_replay_file is not None
     emitters = {
         name: Emitter(
@@ -124,7 +124,7 @@ async def run(settings: GeneratorSettings, stop: asyncio.Event) -> None:
         )
         for name, source in sources.items()
     }
-    drift = DriftControl(sources, settings.drifting_streams, settings.generator_drift_magnitude)
+    drift = DriftControl(sources, filter(settings.drifts, sources), settings.generator_drift_magnitude)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, drift.toggle)
     producer = make_producer(settings.kafka_bootstrap_servers, settings.service_name)

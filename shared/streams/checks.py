@@ -46,6 +46,7 @@ def check_declaration(spec: StreamSpec) -> list[Problem]:
             problems.add(error.path, str(error))
     _check_stream_lists(spec, problems)
     _check_tasks(spec, problems)
+    _check_simulation(spec, problems)
     return problems
 
 
@@ -263,3 +264,24 @@ def _check_target(spec: StreamSpec, task, path: str, problems: _Problems) -> Non
         elif spec.field(task.target).type in (FieldType.FLOAT, FieldType.DATETIME):
             problems.add(f"{path}.target", f"a classification target must be bool, int, str or category, "
                          f"not {spec.field(task.target).type.value}")
+
+
+def _check_simulation(spec: StreamSpec, problems: _Problems) -> None:
+    """Each role fills a field of its own and every required field is filled.
+    Whether the simulator has those roles is the generator's to say (it owns
+    the simulators)."""
+    if spec.simulation is None:
+        return
+    bound: dict[str, str] = {}
+    for role, name in spec.simulation.bind.items():
+        path = f"simulation.bind.{role}"
+        if name not in spec.field_names:
+            problems.add(path, f"{name!r} is not a field of the stream")
+        elif name in bound:
+            problems.add(path, f"field {name!r} is already filled by role {bound[name]!r}")
+        else:
+            bound[name] = role
+    for i, field in enumerate(spec.fields):
+        if field.required and field.name not in bound:
+            problems.add("simulation.bind", f"required field {field.name!r} (fields[{i}]) is filled by no role: "
+                         "every simulated record would be rejected")

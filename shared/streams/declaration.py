@@ -15,7 +15,10 @@ stream's raw topic and what is learned from it:
 - ``rolling``: per-key statistics over time buckets (the mean of this hour,
   the 30-day mean and deviation of a sensor's readings);
 - ``tasks``: what to learn (regression, classification, clustering), from
-  which columns, with which algorithms, judged by which metric.
+  which columns, with which algorithms, judged by which metric;
+- ``simulation`` (optional): which of the generator's simulators produces
+  synthetic records for the stream, and which field each of the simulator's
+  outputs fills.
 
 :func:`parse_declaration` turns a mapping into a :class:`StreamSpec` or
 raises :class:`DeclarationInvalid` listing every problem with its JSON path
@@ -225,6 +228,19 @@ class TaskSpec(_Strict):
         return tuple(name for name in self.features if name not in self.optional_features)
 
 
+class SimulationSpec(_Strict):
+    """A stream the generator can simulate. A simulator is a physical model
+    with its own vocabulary of outputs ("roles": an energy mix's
+    ``renewables``, a pressure sensor's ``level``); ``bind`` names the field
+    each role fills, so the model never needs to know the stream's field
+    names. An unbound role is left out of the records."""
+
+    source: Identifier = Field(
+        description="The simulator (the generator's: energy_mix, water_pressure, people, household_devices)."
+    )
+    bind: dict[Identifier, Identifier] = Field(min_length=1, description="Simulator role -> the field it fills.")
+
+
 class StreamSpec(_Strict):
     format_version: Literal[1] = FORMAT_VERSION
     name: StreamName
@@ -242,6 +258,7 @@ class StreamSpec(_Strict):
     context: tuple[Identifier, ...] = Field((), description="Fields copied onto features events as they are.")
     entity: EntitySpec | None = None
     tasks: tuple[TaskSpec, ...] = ()
+    simulation: SimulationSpec | None = None
 
     # -- lookups -----------------------------------------------------------
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from services.generator.messages import Emitter
 from services.generator.replay import ReplaySource, parse_row
 from services.normalizer.handler import Normalizer
-from tests.streams import ENERGY, PRESSURE
+from shared.streams.catalog import Catalog
+from tests.generator.streams import ENERGY, PRESSURE
 from tests.generator.test_messages import TOPICS, as_records
 
 OWID = """country,year,iso_code,renewables_share_energy,fossil_share_energy,nuclear_share_energy,carbon_intensity_elec,population
@@ -48,7 +49,7 @@ def test_replayed_rows_go_through_the_normalizer(tmp_path: Path) -> None:
     emitter = Emitter(ReplaySource(write(tmp_path, OWID), ENERGY), seed=0, origin="replay")
     messages = emitter.batch(100)
     assert [key for key, _ in messages] == [b"Norway", b"Poland", b"Chad", b"Spain", b"Peru"]
-    result = Normalizer(TOPICS, [ENERGY]).handle(as_records("energy", messages))
+    result = Normalizer(TOPICS, Catalog([ENERGY])).handle(as_records("energy", messages))
     assert sorted(r.reason for r in result.rejected) == [
         "renewables_share_energy: missing",
         "renewables_share_energy: not a number (NaN)",

@@ -1,5 +1,6 @@
 """The generator as a process on a real broker: paced until SIGTERM, drift on
-SIGUSR1, CSV replay, and a readable refusal of bad configuration."""
+SIGUSR1, CSV replay, the consumption stream end to end, and a readable
+refusal of bad configuration."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import asyncio
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer
+
 from services.generator.drift import DriftControl
-from services.generator.people import PeopleSource
 from services.generator.service import _drift_later
 from shared.events import RawEvent
 from shared.topics import Topics
+from shared.validation import validate_batch
+from tests.generator.streams import CONSUMPTION, people
 from tests.helpers import wait_for
 from tests.live import read_all
 from tests.normalizer.kafka_reading import run_module
@@ -106,19 +112,76 @@ async def test_replays_a_csv_file_and_exits(kafka_bootstrap: str, unique_name: C
 
 async def test_bad_configuration_exits_with_the_variable_named() -> None:
     code, stderr = await run_module(
-        "services.generator", {"GENERATOR_RATE": "-5", "GENERATOR_STREAMS": "energy,weather"}, timeout=30
+        "services.generator", {"GENERATOR_RATE": "-5", "GENERATOR_STREAMS": "energy,Weather!"}, timeout=30
     )
     assert code != 0
     assert "GENERATOR_RATE" in stderr and "GENERATOR_STREAMS" in stderr and "Traceback" not in stderr
 
 
+async def test_a_stream_without_simulation_exits_with_the_variable_named() -> None:
+    # Refused before any broker is contacted (none listens at this address).
+    code, stderr = await run_module(
+        "services.generator",
+        {"GENERATOR_STREAMS": "energy,weather", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "LOG_JSON": "false"},
+        timeout=30,
+    )
+    assert code != 0
+    assert "GENERATOR_STREAMS='energy,weather': no simulation declared for 'weather'" in stderr
+    assert "Traceback" not in stderr
+
+
+async def topic_names(bootstrap: str) -> set[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, request_timeout_ms=15_000)
+    async with asyncio.timeout(30):
+        await consumer.start()
+        try:
+            return await consumer.topics()
+        finally:
+            await consumer.stop()
+
+
+async def test_generates_the_consumption_stream(kafka_bootstrap: str, unique_name: Callable[..., str]) -> None:
+    prefix = unique_name("t") + "."
+    topics = Topics(prefix)
+    code, stderr = await run_module(
+        "services.generator",
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "TOPIC_PREFIX": prefix,
+            "GENERATOR_STREAMS": "consumption",
+            "GENERATOR_COUNT": "600",
+            "GENERATOR_RATE": "0",
+            "GENERATOR_HOUSEHOLDS": "8",
+            "GENERATOR_SIM_START": "2026-01-05T00:00:00Z",
+            "GENERATOR_SIM_STEP": "3600",
+            "LOG_JSON": "false",
+        },
+        timeout=90,
+    )
+    assert code == 0, stderr
+    # The stream's topics and the shared ones are ensured; no other stream's.
+    names = await topic_names(kafka_bootstrap)
+    assert {name for name, _ in topics.all(["consumption"])} <= names
+    assert topics.raw("energy") not in names
+    events = [RawEvent.model_validate_json(r.value) for r in await read_all(kafka_bootstrap, topics.raw("consumption"))]
+    assert len(events) == 600
+    assert validate_batch(CONSUMPTION, [e.data for e in events]).reasons == {}
+    assert all(e.stream == "consumption" and e.key == e.data["household_id"] for e in events)
+    assert len({e.key for e in events}) == 8
+    assert set(Counter(e.data["device_type"] for e in events)) >= {"fridge", "lighting", "heater"}
+    stamps = sorted({datetime.fromisoformat(e.data["timestamp"]) for e in events})
+    assert stamps[0] == datetime.fromisoformat("2026-01-05T00:00:00+00:00")
+    assert {b - a for a, b in zip(stamps, stamps[1:])} == {timedelta(hours=1)}
+    assert all(e.data["consumed_kwh"] >= 0 for e in events)
+
+
 async def test_drift_switches_on_at_the_configured_time() -> None:
-    source = PeopleSource(1)
+    source = people(1)
     control = DriftControl({"people": source}, ["people"], magnitude=0.5)
     stop = asyncio.Event()
     await _drift_later(control, 0.05, stop)
     assert control.active and source.drift == 0.5
-    stopped = DriftControl({"people": PeopleSource(1)}, ["people"], magnitude=0.5)
+    stopped = DriftControl({"people": people(1)}, ["people"], magnitude=0.5)
     stop.set()
     await _drift_later(stopped, 5, stop)  # a stop cancels the pending switch
     assert not stopped.active

@@ -19,15 +19,29 @@ def test_generator_reads_lists_and_numbers(monkeypatch: pytest.MonkeyPatch) -> N
     settings = load_settings(GeneratorSettings)
     assert settings.generator_streams == ("people", "energy")
     assert settings.drifting_streams == ("people", "energy")
+    assert settings.drifts("people") and not settings.drifts("consumption")
     assert (settings.generator_rate, settings.generator_count) == (250.0, 1000)
     assert settings.generator_sim_start is not None and settings.generator_sim_start.year == 2026
     assert settings.service_name == "generator"
 
 
+def test_generator_defaults_to_every_simulated_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GENERATOR_STREAMS", raising=False)
+    monkeypatch.setenv("GENERATOR_DRIFT_STREAMS", "")
+    settings = load_settings(GeneratorSettings)
+    assert settings.generator_streams == () and settings.drifts("consumption")
+    monkeypatch.setenv("GENERATOR_DRIFT_STREAMS", "pressure")
+    settings = load_settings(GeneratorSettings)
+    assert settings.drifts("pressure") and not settings.drifts("consumption")
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [
-        ("GENERATOR_STREAMS", "energy,weather", "GENERATOR_STREAMS"),
+        # Streams are declared while Fluxo runs, so only the form of a name is
+        # checked here (test_build.py: a name with no simulation stops the generator).
+        ("GENERATOR_STREAMS", "energy,Weather!", "GENERATOR_STREAMS"),
+        ("GENERATOR_HOUSEHOLDS", "0", "GENERATOR_HOUSEHOLDS"),
         ("GENERATOR_RATE", "-1", "GENERATOR_RATE"),
         ("GENERATOR_ANOMALY_RATE", "1.5", "GENERATOR_ANOMALY_RATE"),
         ("GENERATOR_REPLAY_STREAM", "energy", "GENERATOR_REPLAY_FILE"),
@@ -53,6 +67,6 @@ def test_normalizer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.normalizer_streams == ("pressure",)
     assert settings.scaler_publish_interval == 0.5
     assert settings.group == "normalizer"
-    monkeypatch.setenv("NORMALIZER_STREAMS", "pressure,nope")
+    monkeypatch.setenv("NORMALIZER_STREAMS", "pressure,No pe")  # streams are declared later: only the form is checked
     with pytest.raises(SettingsError, match="NORMALIZER_STREAMS"):
         load_settings(NormalizerSettings)

@@ -3,7 +3,7 @@ seed, labelled anomalies at the configured rate, and learnable relations."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,38 +13,38 @@ from sklearn.metrics import adjusted_rand_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from services.generator.base import Source
-from services.generator.energy import EnergySource
-from services.generator.people import PeopleSource, expected_income
-from services.generator.pressure import PressureSource
+from services.generator.people import expected_earnings
 from shared.validation import validate_batch
-
-START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-def sources(seed: int) -> list[Source]:
-    return [EnergySource(seed), PressureSource(seed, sensors=12, sim_start=START), PeopleSource(seed)]
+from tests.generator.streams import SIMULATED, START, energy, people, pressure, source
 
 
-@pytest.mark.parametrize("index", [0, 1, 2], ids=["energy", "pressure", "people"])
-def test_every_record_is_valid_for_its_stream(index: int) -> None:
-    source = sources(5)[index]
-    records = source.next_batch(3000)
-    result = validate_batch(source.spec, records)
+@pytest.mark.parametrize("stream", SIMULATED)
+def test_every_record_is_valid_for_its_stream(stream: str) -> None:
+    generator = source(stream, 5)
+    records = generator.next_batch(3000)
+    result = validate_batch(generator.spec, records)
     assert result.reasons == {}
-    assert all(set(record) <= set(source.spec.field_names) for record in records)
-    assert all(record[source.spec.key] for record in records)
+    assert all(set(record) <= set(generator.spec.field_names) for record in records)
+    assert all(record[generator.spec.key] for record in records)
 
 
-@pytest.mark.parametrize("index", [0, 1, 2], ids=["energy", "pressure", "people"])
-def test_same_seed_same_records_other_seed_others(index: int) -> None:
-    first, again, other = sources(11)[index], sources(11)[index], sources(12)[index]
+@pytest.mark.parametrize("stream", SIMULATED)
+def test_every_bound_field_is_generated(stream: str) -> None:
+    generator = source(stream, 5)
+    assert generator.spec.simulation is not None
+    bound = set(generator.spec.simulation.bind.values())
+    assert all(set(record) == bound for record in generator.next_batch(500))
+
+
+@pytest.mark.parametrize("stream", SIMULATED)
+def test_same_seed_same_records_other_seed_others(stream: str) -> None:
+    first, again, other = source(stream, 11), source(stream, 11), source(stream, 12)
     assert first.next_batch(50) + first.next_batch(50) == again.next_batch(100)
     assert first.next_batch(100) != other.next_batch(200)[100:]
 
 
 def test_energy_has_three_groups_and_carbon_follows_the_shares() -> None:
-    source = EnergySource(3, countries=45)
+    source = energy(3, countries=45)
     records = source.next_batch(4000)
     shares = np.array([[r["renewables_share_energy"], r["fossil_share_energy"]] for r in records])
     carbon = np.array([r["carbon_intensity_elec"] for r in records])
@@ -61,7 +61,7 @@ def test_energy_has_three_groups_and_carbon_follows_the_shares() -> None:
 
 
 def test_people_income_is_learnable_and_sensible() -> None:
-    records = PeopleSource(4).next_batch(4000)
+    records = people(4).next_batch(4000)
     x = np.array([[r["age"], r["years_education"], r["hours_per_week"], r["experience_years"]] for r in records])
     y = np.array([r["income"] for r in records])
     assert np.all(x[:, 3] <= x[:, 0] - x[:, 1] - 6 + 1e-9)  # experience fits in a life
@@ -69,12 +69,12 @@ def test_people_income_is_learnable_and_sensible() -> None:
     train_x, test_x, train_y, test_y = train_test_split(x, y, test_size=0.25, random_state=0)
     model = RandomForestRegressor(n_estimators=40, max_depth=10, random_state=0).fit(train_x, train_y)
     assert r2_score(test_y, model.predict(test_x)) > 0.8
-    noiseless = expected_income(x[:, 1], x[:, 3], x[:, 2])
+    noiseless = expected_earnings(x[:, 1], x[:, 3], x[:, 2])
     assert np.median(np.abs(y / noiseless - 1)) < 0.1
 
 
 def test_pressure_sensors_timestamps_and_daily_cycle() -> None:
-    source = PressureSource(6, sensors=10, anomaly_rate=0.0, sim_start=START, sim_step=600)
+    source = pressure(6, sensors=10, anomaly_rate=0.0, sim_step=600)
     records = source.next_batch(10 * 6 * 48)  # two simulated days
     by_sensor: dict[str, list[dict]] = {}
     for r in records:
@@ -94,7 +94,7 @@ def test_pressure_sensors_timestamps_and_daily_cycle() -> None:
 
 @pytest.mark.parametrize("rate", [0.02, 0.1])
 def test_pressure_anomalies_are_labelled_at_the_configured_rate(rate: float) -> None:
-    source = PressureSource(8, sensors=20, anomaly_rate=rate, sim_start=START)
+    source = pressure(8, sensors=20, anomaly_rate=rate)
     records = source.next_batch(60_000)
     labels = np.array([r["anomaly"] for r in records])
     assert labels.mean() == pytest.approx(rate, rel=0.2)
@@ -113,7 +113,7 @@ def test_pressure_anomalies_are_labelled_at_the_configured_rate(rate: float) -> 
 
 
 def test_pressure_flat_lines_hold_one_value() -> None:
-    source = PressureSource(9, sensors=1, anomaly_rate=0.2, sim_start=START)
+    source = pressure(9, sensors=1, anomaly_rate=0.2)
     records = source.next_batch(5000)
     runs, current = [], []
     for r in records:
