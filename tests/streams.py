@@ -8,6 +8,7 @@ STREAMS: dict[str, StreamSpec] = {spec.name: spec for spec in builtin_streams()}
 ENERGY = STREAMS["energy"]
 PRESSURE = STREAMS["pressure"]
 PEOPLE = STREAMS["people"]
+CONSUMPTION = STREAMS["consumption"]
 
 
 def get_stream(name: str) -> StreamSpec:

@@ -68,7 +68,7 @@ class WaterPressureSource(BlockSource):
         self.neighbourhood = [hoods[h] for h in hood_of.tolist()]
         self.latitude = np.round(np.clip(hood_lat[hood_of] + rng.normal(0, 0.005, sensors), -90, 90), 6).tolist()
         self.longitude = np.round(np.clip(hood_lon[hood_of] + rng.normal(0, 0.005, sensors), -180, 180), 6).tolist()
-        self.sensor_type = [SENSOR_TYPES[t] for t in rng.integers(0, len(SENSOR_TYPES), sensors).tolist()]
+        self.device_kinds = [SENSOR_TYPES[t] for t in rng.integers(0, len(SENSOR_TYPES), sensors).tolist()]
         self.level = rng.uniform(35, 65, sensors)
         self.amplitude = rng.uniform(4, 10, sensors)
         self.phase = rng.normal(0, 1.0, sensors)  # hours; not every district peaks at once
@@ -104,7 +104,7 @@ class WaterPressureSource(BlockSource):
             "lat": [self.latitude[s] for s in sensors],
             "lon": [self.longitude[s] for s in sensors],
             "district": [self.neighbourhood[s] for s in sensors],
-            "device_kind": [self.sensor_type[s] for s in sensors],
+            "device_kind": [self.device_kinds[s] for s in sensors],
             "abnormal": labels,
         }
 

@@ -6,9 +6,9 @@ and count of its readings (and min and max when asked for). For a reading of
 key *k* in bucket *b*:
 
 - a window of one bucket summarises *b* itself, this reading included (the
-  pressure stream's ``media_hora``);
+  mean of a sensor's readings in this hour);
 - a longer window of *w* buckets summarises the *w* buckets ending at the
-  newest bucket seen for *k* (``media_30d`` and ``std_30d``: 720 hourly
+  newest bucket seen for *k* (a 30-day mean and deviation: 720 hourly
   buckets), kept as running totals so a reading costs O(1) per window.
 
 Readings are applied in the order given (Kafka keeps each key's order, as

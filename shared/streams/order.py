@@ -3,8 +3,9 @@
 Time parts depend on a datetime field only; a derived field on the columns
 its expression names; a rolling statistic on the column it summarises.
 Derived and rolling columns may build on each other (the pressure stream's
-``dif_media`` is a difference of two rolling means), so the order is a
-topological sort over all of them, and a cycle is a declaration error.
+gap between this hour's mean and the 30-day mean is derived from two rolling
+means), so the order is a topological sort over all of them, and a cycle is
+a declaration error.
 """
 
 from __future__ import annotations

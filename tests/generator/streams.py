@@ -10,15 +10,10 @@ from services.generator.energy import EnergyMixSource
 from services.generator.households import HouseholdDevicesSource
 from services.generator.people import PeopleSource
 from services.generator.pressure import WaterPressureSource
-from shared.streams import builtin_stream
+from tests.streams import CONSUMPTION, ENERGY, PEOPLE, PRESSURE
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 SIMULATED = ("energy", "pressure", "people", "consumption")
-
-ENERGY = builtin_stream("energy")
-PRESSURE = builtin_stream("pressure")
-PEOPLE = builtin_stream("people")
-CONSUMPTION = builtin_stream("consumption")
 
 
 def energy(seed: int, **params: Any) -> EnergyMixSource:

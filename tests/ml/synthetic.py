@@ -41,7 +41,15 @@ def synthetic_rows(
     structure = np.random.default_rng(12345)
     names = list(stream.scaled_features)
     columns: dict[str, np.ndarray] = {}
+    categories: dict[str, list[str]] = {}
     blob = rng.integers(0, 3, n)
+    for task in stream.tasks:
+        for name in task.features:
+            if stream.columns.get(name) == "category" and name not in categories:
+                # A category follows the blob most of the time: it carries signal.
+                values = list(stream.field(name).categories or ("a", "b", "c"))
+                picks = np.where(rng.random(n) < 0.8, blob % len(values), rng.integers(0, len(values), n))
+                categories[name] = [values[i] for i in picks.tolist()]
     for name in names:
         low, high = _bounds(stream, name)
         span = high - low
@@ -52,9 +60,14 @@ def synthetic_rows(
     for task in stream.tasks:
         if task.target is None:
             continue
-        normalised = np.column_stack(
-            [(columns[f] - _bounds(stream, f)[0]) / np.ptp(_bounds(stream, f)) for f in task.features]
-        )
+        parts = []
+        for f in task.features:
+            if f in categories:
+                values = list(stream.field(f).categories or ("a", "b", "c"))
+                parts.append(np.array([values.index(v) / max(len(values) - 1, 1) for v in categories[f]]))
+            else:
+                parts.append((columns[f] - _bounds(stream, f)[0]) / np.ptp(_bounds(stream, f)))
+        normalised = np.column_stack(parts)
         weights = structure.uniform(0.5, 2.0, len(task.features))
         signal = normalised @ weights
         if task.kind is TaskKind.REGRESSION:
@@ -70,6 +83,7 @@ def synthetic_rows(
     return [
         {
             "features": {name: float(columns[name][i]) for name in names},
+            "categories": {name: values[i] for name, values in categories.items()},
             "targets": {name: float(values[i]) for name, values in targets.items()},
         }
         for i in range(n)
@@ -109,6 +123,7 @@ def features_events(
                 stream=stream.name,
                 key=key,
                 features={**numbers, **row["features"]},
+                categories=row["categories"],
                 scaled=row["features"],
                 scaler_version=1,
                 targets=row["targets"],

@@ -57,8 +57,7 @@ def test_bundle_round_trip_scores_like_the_pipeline(tmp_path: Path, stream, task
     onnx_bytes, _ = export(result)
     relative, hashes = _bundle(tmp_path, result, onnx_bytes)
     model = ServingModel.load(tmp_path, relative, hashes)
-    columns = {name: result.X_test[:, j] for j, name in enumerate(result.feature_names)}
-    served = model.score(model.matrix(columns, len(result.X_test)))
+    served = model.score(result.X_test)
     expected = reference_scores(result, result.X_test)
     if task.kind is TaskKind.REGRESSION:
         scale = np.abs(expected.prediction).max() + 1
@@ -135,3 +134,24 @@ def test_write_bundle_replaces_a_leftover_directory(tmp_path: Path) -> None:
     relative, hashes = _bundle(tmp_path, result, onnx_bytes)
     assert ServingModel.load(tmp_path, relative, hashes).version == 1
     assert [p.name for p in (tmp_path / "people" / "income").iterdir()] == ["v1"]
+
+
+def test_a_bundle_rebuilds_the_training_matrix_from_events_categories_included(tmp_path: Path) -> None:
+    from shared.ml.dataset import task_data
+    from shared.ml.inputs import event_inputs
+    from tests.streams import CONSUMPTION
+
+    task = CONSUMPTION.task("consumption")
+    rows = synthetic_rows(CONSUMPTION, 300, 5)
+    data = task_data(CONSUMPTION, task, rows)
+    assert any(column.kind == "category" for column in data.inputs)
+    result = fit_rows(CONSUMPTION, task, rows, "random_forest", {"n_estimators": 10}, 0.25, 0)
+    onnx_bytes, _ = export(result)
+    relative, hashes = _bundle(tmp_path, result, onnx_bytes)
+    model = ServingModel.load(tmp_path, relative, hashes)
+    rebuilt = model.matrix(event_inputs(rows, model.meta.inputs), len(rows))
+    np.testing.assert_array_equal(rebuilt, data.X)
+    # A category value the model never saw goes to the "other" column, not to an error.
+    rows[0]["categories"]["device_type"] = "sauna"
+    other = model.matrix(event_inputs(rows[:1], model.meta.inputs), 1)
+    assert other[0, model.meta.features.index("device_type=<other>")] == 1.0

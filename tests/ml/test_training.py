@@ -27,10 +27,11 @@ def _data(stream, task: TaskSpec, n: int = 800, seed: int = 1):
 @pytest.mark.parametrize(("stream", "task", "algorithm"), CASES, ids=lambda v: getattr(v, "name", None) or str(v))
 def test_every_algorithm_learns_its_task(stream, task: TaskSpec, algorithm: Algorithm) -> None:
     data = _data(stream, task)
-    result = train(task, algorithm, data.X, data.y, {}, test_size=0.25, seed=3)
+    result = train(task, algorithm, data.X, data.y, {}, test_size=0.25, seed=3,
+                   inputs=data.inputs, classes=data.classes, positive=data.positive)
     assert result.algorithm is algorithm
     assert result.rows_train + len(result.X_test) == data.rows
-    assert set(result.feature_means) == set(task.features)
+    assert set(result.feature_means) == set(data.feature_names)
     if task.kind is TaskKind.REGRESSION:
         assert set(result.metrics) == {"r2", "mae", "rmse", "neg_mae", "neg_rmse"}
         assert result.metrics["r2"] > 0.8, result.metrics
