@@ -26,6 +26,7 @@ from shared.kafka import make_producer
 from shared.kafka.admin import ensure_topics
 from shared.settings import SettingsError
 from shared.streams import StreamSpec, builtin_streams
+from shared.streams.catalog import Catalog, StreamsWatcher
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,23 @@ def build_sources(settings: GeneratorSettings, declarations: Iterable[StreamSpec
             f"{', '.join(map(repr, missing))} (simulated streams: {', '.join(simulated)})"
         )
     return {name: simulate(specs[name], settings) for name in settings.generator_streams or simulated}
+
+
+async def declarations(settings: GeneratorSettings, topics: Topics) -> list[StreamSpec]:
+    """The streams declared when the generator starts: the built-in files and
+    every registered version on the streams topic (a stream registered later
+    is generated after a restart; the generator is a demo source)."""
+    catalog = Catalog(builtin_streams())
+    watcher = StreamsWatcher(settings.kafka_bootstrap_servers, topics.streams, catalog, f"{settings.service_name}-streams")
+    try:
+        async with asyncio.timeout(30):
+            await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
+            await watcher.start()
+    except Exception as error:  # noqa: BLE001 - the built-in declarations still say what can be generated
+        log.warning("streams_catalog_unavailable", error=f"{type(error).__name__}: {error}")
+    finally:
+        await watcher.stop()
+    return catalog.active()
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -111,8 +129,7 @@ async def _drift_later(drift: DriftControl, delay: float, stop: asyncio.Event) -
 
 async def run(settings: GeneratorSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
-    # The built-in declarations for now; the live catalog (shared.streams.catalog) goes here.
-    sources = build_sources(settings, builtin_streams())
+    sources = build_sources(settings, await declarations(settings, topics))
     await ensure_topics(settings.kafka_bootstrap_servers, topics.all(sources))
     replaying = settings.generator_replay_file is not None
     emitters = {

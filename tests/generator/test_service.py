@@ -119,7 +119,7 @@ async def test_bad_configuration_exits_with_the_variable_named() -> None:
 
 
 async def test_a_stream_without_simulation_exits_with_the_variable_named() -> None:
-    # Refused before any broker is contacted (none listens at this address).
+    # No broker listens at this address: the built-in declarations decide, and refuse it.
     code, stderr = await run_module(
         "services.generator",
         {"GENERATOR_STREAMS": "energy,weather", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "LOG_JSON": "false"},
