@@ -25,7 +25,7 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
     streams = settings.streams
-    await ensure_topics(bootstrap, topics.all())
+    await ensure_topics(bootstrap, topics.all(), **settings.topic_replication)
     pool = await create_pool(settings.database_url, max_size=settings.consumer_db_pool_size)
     producer = make_producer(bootstrap, settings.service_name)
     models_consumer = AIOKafkaConsumer(

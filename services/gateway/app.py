@@ -61,7 +61,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
 async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) -> GatewayState:
     topics = Topics(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(), **settings.topic_replication)
 
     pool = await create_pool(settings.database_url)
     stack.push_async_callback(pool.close)

@@ -112,7 +112,7 @@ async def _drift_later(drift: DriftControl, delay: float, stop: asyncio.Event) -
 
 async def run(settings: GeneratorSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(), **settings.topic_replication)
     sources = build_sources(settings)
     replaying = settings.generator_replay_file is not None
     emitters = {

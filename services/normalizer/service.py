@@ -35,7 +35,7 @@ def tune_gc() -> None:
 async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topics(bootstrap, topics.all())
+    await ensure_topics(bootstrap, topics.all(), **settings.topic_replication)
     normalizer = Normalizer(
         topics,
         [get_stream(name) for name in settings.normalizer_streams],

@@ -27,7 +27,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
     streams = settings.streams
-    await ensure_topics(bootstrap, topics.all())
+    await ensure_topics(bootstrap, topics.all(), **settings.topic_replication)
     settings.artifact_dir.mkdir(parents=True, exist_ok=True)
     pool = await create_pool(settings.database_url)
     producer = make_producer(bootstrap, settings.service_name)
