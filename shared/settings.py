@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.streams import STREAMS
@@ -56,12 +56,14 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
 
-    @model_validator(mode="after")
-    def _check_insync(self) -> ServiceSettings:
+    @field_validator("topic_min_insync_replicas")
+    @classmethod
+    def _check_insync(cls, value: int, info: ValidationInfo) -> int:
         # More in-sync replicas than replicas would refuse every acks=all write.
-        if self.topic_min_insync_replicas > self.topic_replication_factor:
-            raise ValueError("TOPIC_MIN_INSYNC_REPLICAS cannot exceed TOPIC_REPLICATION_FACTOR")
-        return self
+        replicas = info.data.get("topic_replication_factor")
+        if replicas is not None and value > replicas:
+            raise ValueError(f"cannot exceed TOPIC_REPLICATION_FACTOR ({replicas})")
+        return value
 
     @property
     def topic_replication(self) -> dict[str, int]:

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.asyncio
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
 # Phase 2 runs until the faults are over; the count only bounds it.
-FLOW_RATE = 20
+FLOW_RATE = 10
 FLOW_COUNT_LIMIT = 100_000
 
 
@@ -82,11 +82,11 @@ async def topic_settings(bootstrap: str, topic: str) -> tuple[set[int], str]:
     return replicas, next(entry[1] for entry in entries if entry[0] == "min.insync.replicas")
 
 
-async def crash_and_recover(cluster: LocalKafkaCluster, topic: str) -> dict[str, float | int]:
-    """SIGKILL the leader of ``topic``/0, start it again on its data, wait
-    until it is back in every ISR; returns what was measured."""
-    victim = await asyncio.to_thread(cluster.leader_of, topic, 0)
-    assert victim in cluster.node_ids, f"{topic}/0 has no leader before the crash"
+async def crash_and_recover(cluster: LocalKafkaCluster, topic: str, victim: int) -> dict[str, float | int | bool]:
+    """SIGKILL node ``victim``, wait for ``topic``/0 to have another leader,
+    start the node again on its data and wait until it is back in every ISR;
+    returns what was measured."""
+    was_leader = await asyncio.to_thread(cluster.leader_of, topic, 0) == victim
     killed = time.monotonic()
     await asyncio.to_thread(cluster.kill, victim)
 
@@ -94,13 +94,14 @@ async def crash_and_recover(cluster: LocalKafkaCluster, topic: str) -> dict[str,
         leader = await asyncio.to_thread(cluster.leader_of, topic, 0)
         return leader if leader not in (victim, -1) else None
 
-    successor = await wait_for(new_leader, 60, interval=0.2, message=f"a new leader of {topic}/0 after node {victim} died")
+    successor = await wait_for(new_leader, 60, interval=0.2, message=f"a leader of {topic}/0 after node {victim} died")
     failover = time.monotonic() - killed
     restarting = time.monotonic()
     await asyncio.to_thread(cluster.start, victim)
     restart = time.monotonic() - restarting
     in_sync = await asyncio.to_thread(cluster.wait_in_sync, victim, 90)
-    return {"node": victim, "successor": successor, "failover_s": failover, "restart_s": restart, "in_sync_s": in_sync}
+    return {"node": victim, "was_leader": was_leader, "successor": successor, "failover_s": failover,
+            "restart_s": restart, "in_sync_s": in_sync}
 
 
 async def test_acknowledged_events_survive_two_broker_crashes(
@@ -184,11 +185,14 @@ async def test_acknowledged_events_survive_two_broker_crashes(
             return len(await read_all(bootstrap, topics.raw("energy"))) > len(phase1["energy"])
 
         await wait_for(flowing, 60, interval=0.5, message="phase-2 events reach the raw topic")
-        faults = []
-        for _ in range(2):
-            faults.append(await crash_and_recover(cluster, topics.raw("energy")))
-            assert generator.poll() is None, f"the generator stopped during the faults:\n{log_tail(generator_log)}"
-        assert faults[0]["node"] != faults[1]["node"]
+        # First the leader of a stream partition, then the broker that took
+        # its leadership over (still its leader: Kafka moves leaderships back
+        # only at its 5-minute imbalance check).
+        flow_topic = topics.raw("energy")
+        faults = [await crash_and_recover(cluster, flow_topic, await asyncio.to_thread(cluster.leader_of, flow_topic, 0))]
+        assert generator.poll() is None, f"the generator stopped during the first crash:\n{log_tail(generator_log)}"
+        faults.append(await crash_and_recover(cluster, flow_topic, faults[0]["successor"]))
+        assert generator.poll() is None, f"the generator stopped during the second crash:\n{log_tail(generator_log)}"
         generator.send_signal(signal.SIGTERM)
         await wait_for(lambda: generator.poll() is not None, 60, message="the generator stopped on SIGTERM")
         assert generator.returncode == 0, f"generator exited {generator.returncode}:\n{log_tail(generator_log)}"
@@ -250,7 +254,8 @@ async def test_acknowledged_events_survive_two_broker_crashes(
         "test_s": round(time.monotonic() - began, 1),
     }
     crashes = "; ".join(
-        f"node {f['node']} killed: leader {f['successor']} after {f['failover_s']:.1f} s, "
+        f"node {f['node']} killed ({'leader' if f['was_leader'] else 'follower'}): "
+        f"leader {f['successor']} after {f['failover_s']:.1f} s, "
         f"restarted in {f['restart_s']:.1f} s, in sync {f['in_sync_s']:.1f} s later"
         for f in faults
     )
