@@ -145,16 +145,6 @@ class LocalKafkaCluster(LocalServer):
             raise RuntimeError("LocalKafkaCluster is not started")
         return ",".join(node.address for node in self._nodes.values())
 
-    def address(self, node_id: int) -> str:
-        return self._node(node_id).address
-
-    def pid(self, node_id: int) -> int | None:
-        process = self._node(node_id).process
-        return process.pid if process is not None and process.poll() is None else None
-
-    def log_path(self, node_id: int) -> Path:
-        return self._node(node_id).log_path
-
     def start(self, node_id: int | None = None) -> LocalKafkaCluster:
         """Start the whole cluster, or (given ``node_id``) start that node
         again on its data directory and ports; returns once it serves."""
@@ -188,7 +178,7 @@ class LocalKafkaCluster(LocalServer):
 
     def stop(self) -> None:
         nodes, self._nodes = list(self._nodes.values()), {}
-        # All at once: each node's controlled shutdown waits on the others.
+        # SIGTERM to all first, so that their shutdowns overlap.
         for node in nodes:
             if node.running():
                 assert node.process is not None
