@@ -73,9 +73,9 @@ def acknowledged_counts(log: Path) -> dict[str, int]:
 async def topic_settings(bootstrap: str, topic: str) -> tuple[set[int], str]:
     """(replica counts of the topic's partitions, its min.insync.replicas)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await admin.start()
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(30):
+            await admin.start()
             described = await admin.describe_topics([topic])
             responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     finally:
