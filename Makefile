@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Reinstall whenever pyproject.toml changes.
 STAMP := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
+# Kafka brokers of `make infra`: 3 starts a replicated KRaft cluster.
+BROKERS ?= 1
 
 .PHONY: help install prepare test infra run bench clean
 
@@ -27,8 +29,8 @@ prepare: install ## fetch the Kafka broker jars and make sure PostgreSQL's serve
 test: prepare ## install everything, then run the whole test suite against real Kafka and PostgreSQL
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-infra: prepare ## start a local Kafka broker and PostgreSQL until Ctrl-C, printing their addresses
-	$(PY) -m shared.infra
+infra: prepare ## start a local Kafka broker (BROKERS=3: a cluster) and PostgreSQL until Ctrl-C, printing their addresses
+	$(PY) -m shared.infra --brokers $(BROKERS)
 
 run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctrl-C
 	$(PY) -m deploy.local $(RUN_ARGS)

@@ -31,7 +31,6 @@ log = structlog.get_logger(__name__)
 class TopicInitSettings(ServiceSettings):
     service_name: str = "topic-init"
     topic_partitions: int = Field(6, ge=1, le=1000, description="Partitions of each per-stream topic.")
-    topic_replication_factor: int = Field(1, ge=1, description="Replicas of every topic.")
     topic_init_timeout: float = Field(
         120.0, gt=0, description="Seconds to keep retrying while the broker is not reachable yet."
     )
@@ -53,6 +52,7 @@ async def init_topics(
     *,
     partitions: int = 6,
     replication_factor: int = 1,
+    min_insync_replicas: int = 1,
     timeout: float = 120.0,
 ) -> list[str]:
     """Create the deployment's missing topics; returns the names created.
@@ -68,7 +68,11 @@ async def init_topics(
         attempt += 1
         try:
             created = await ensure_topics(
-                bootstrap_servers, topics, partitions=partitions, replication_factor=replication_factor
+                bootstrap_servers,
+                topics,
+                partitions=partitions,
+                replication_factor=replication_factor,
+                min_insync_replicas=min_insync_replicas,
             )
             # Creation is asynchronous on the broker: only a listing proves it.
             if not await missing_topics(bootstrap_servers, names):
@@ -91,6 +95,7 @@ def main() -> int:
                 settings.topic_prefix,
                 partitions=settings.topic_partitions,
                 replication_factor=settings.topic_replication_factor,
+                min_insync_replicas=settings.topic_min_insync_replicas,
                 timeout=settings.topic_init_timeout,
             )
         )

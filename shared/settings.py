@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.streams.declaration import STREAM_NAME
@@ -36,6 +36,12 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = Field(
         "", description="Prefix for every topic name, so several deployments or tests share a broker."
     )
+    topic_replication_factor: int = Field(
+        1, ge=1, description="Replicas of each topic a service creates (3 on a three-broker cluster)."
+    )
+    topic_min_insync_replicas: int = Field(
+        1, ge=1, description="min.insync.replicas of each topic a service creates (2 on a three-broker cluster)."
+    )
     service_name: str = Field("fluxo", description="Name used in logs, metrics and client ids.")
     metrics_port: int = Field(0, ge=0, le=65535, description="Port of /metrics; 0 disables it.")
     metrics_host: str = Field("127.0.0.1", description="Address /metrics listens on.")
@@ -50,6 +56,23 @@ class ServiceSettings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port...], got {value!r}")
         return value
+
+    @field_validator("topic_min_insync_replicas")
+    @classmethod
+    def _check_insync(cls, value: int, info: ValidationInfo) -> int:
+        # More in-sync replicas than replicas would refuse every acks=all write.
+        replicas = info.data.get("topic_replication_factor")
+        if replicas is not None and value > replicas:
+            raise ValueError(f"cannot exceed TOPIC_REPLICATION_FACTOR ({replicas})")
+        return value
+
+    @property
+    def topic_replication(self) -> dict[str, int]:
+        """The replication keywords of shared.kafka.admin.ensure_topics."""
+        return {
+            "replication_factor": self.topic_replication_factor,
+            "min_insync_replicas": self.topic_min_insync_replicas,
+        }
 
     @field_validator("database_url")
     @classmethod

@@ -29,7 +29,7 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
     catalog = Catalog(builtin_streams())
-    await ensure_topics(bootstrap, topics.all(catalog.names()))
+    await ensure_topics(bootstrap, topics.all(catalog.names()), **settings.topic_replication)
     watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     pool = await create_pool(settings.database_url, max_size=settings.consumer_db_pool_size)
     producer = make_producer(bootstrap, settings.service_name)

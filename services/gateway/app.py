@@ -69,7 +69,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) -> GatewayState:
     topics = Topics(settings.topic_prefix)
     catalog = Catalog(builtin_streams())
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(), **settings.topic_replication)
 
     pool = await create_pool(settings.database_url)
     stack.push_async_callback(pool.close)
@@ -87,7 +87,7 @@ async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) ->
     models = ServedModels(settings.service_name, settings.artifact_dir, catalog)
     state = GatewayState(settings=settings, topics=topics, producer=producer, pool=pool, catalog=catalog, models=models)
     await load_catalog(state, settings.dependency_timeout_seconds)
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(catalog.names()))
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(catalog.names()), **settings.topic_replication)
 
     consumer = await open_models_consumer(settings.kafka_bootstrap_servers, topics.models, f"{settings.service_name}-models")
     stack.push_async_callback(consumer.stop)

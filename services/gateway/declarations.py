@@ -66,7 +66,9 @@ async def register(state: GatewayState, spec: StreamSpec, timeout: float) -> Reg
                 raise Incompatible(problems)
         version = 1 if current is None else current.version + 1
         async with asyncio.timeout(timeout):
-            created = await ensure_topics(state.settings.kafka_bootstrap_servers, state.topics.of_stream(spec.name))
+            created = await ensure_topics(
+                state.settings.kafka_bootstrap_servers, state.topics.of_stream(spec.name), **state.settings.topic_replication
+            )
         try:
             stored = await streams_store.insert(connection, spec, version, ACTIVE)
             async with asyncio.timeout(timeout):

@@ -63,7 +63,7 @@ async def declarations(settings: GeneratorSettings, topics: Topics) -> list[Stre
     watcher = StreamsWatcher(settings.kafka_bootstrap_servers, topics.streams, catalog, f"{settings.service_name}-streams")
     try:
         async with asyncio.timeout(30):
-            await ensure_topics(settings.kafka_bootstrap_servers, topics.all())
+            await ensure_topics(settings.kafka_bootstrap_servers, topics.all(), **settings.topic_replication)
             await watcher.start()
     except Exception as error:  # noqa: BLE001 - the built-in declarations still say what can be generated
         log.warning("streams_catalog_unavailable", error=f"{type(error).__name__}: {error}")
@@ -130,7 +130,7 @@ async def _drift_later(drift: DriftControl, delay: float, stop: asyncio.Event) -
 async def run(settings: GeneratorSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     sources = build_sources(settings, await declarations(settings, topics))
-    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(sources))
+    await ensure_topics(settings.kafka_bootstrap_servers, topics.all(sources), **settings.topic_replication)
     replaying = settings.generator_replay_file is not None
     emitters = {
         name: Emitter(

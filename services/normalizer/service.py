@@ -42,7 +42,7 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     topics = Topics(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
     catalog = Catalog(builtin_streams())
-    await ensure_topics(bootstrap, topics.all(catalog.names()))
+    await ensure_topics(bootstrap, topics.all(catalog.names()), **settings.topic_replication)
     watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     try:
         snapshots_found = await read_latest_snapshots(bootstrap, topics.scalers, f"{settings.service_name}-restore")

@@ -1,12 +1,23 @@
-"""Run a local Kafka broker and PostgreSQL server until interrupted.
+"""Run a local Kafka broker (or cluster) and PostgreSQL server until interrupted.
 
-    python -m shared.infra [--kafka-port N] [--pg-port N] [--only kafka|postgres]
+    python -m shared.infra [--brokers N] [--kafka-port N] [--pg-port N] [--only kafka|postgres]
     python -m shared.infra --prepare [--only kafka|postgres]
 
 Prints KAFKA_BOOTSTRAP_SERVERS=... and DATABASE_URL=... lines to export in
 another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
---prepare only fetches the broker jars and checks for (or installs) the
-PostgreSQL server binaries, so later starts are quick and offline.
+
+--brokers N     1 (default): one KRaft node, replication 1. More: a KRaft
+                cluster of N broker+controller nodes (LocalKafkaCluster) with
+                default.replication.factor=min(N, 3) and min.insync.replicas
+                one less (3 brokers: 3 and 2); it also prints the
+                TOPIC_REPLICATION_FACTOR=... and TOPIC_MIN_INSYNC_REPLICAS=...
+                lines the services need to create their topics that way.
+--kafka-port N  the (first) broker's port; a cluster's nodes take N, N+1, ...
+                (default: free ports).
+--pg-port N     PostgreSQL's port (default: a free one).
+--only kafka|postgres  start just one of the two.
+--prepare       only fetch the broker jars and check for (or install) the
+                PostgreSQL server binaries, so later starts are quick and offline.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import sys
 from contextlib import ExitStack
 
 from .kafka import LocalKafka, ensure_kafka_jars
+from .kafka_cluster import LocalKafkaCluster
 from .postgres import LocalPostgres, find_server_bindir
 
 
@@ -26,13 +38,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m shared.infra",
         description="Run a local Kafka broker and PostgreSQL server until interrupted.",
     )
-    parser.add_argument("--kafka-port", type=int, help="broker port (default: a free one)")
+    parser.add_argument(
+        "--brokers", type=int, default=1, help="Kafka brokers; more than 1 starts a replicated cluster (default: 1)"
+    )
+    parser.add_argument(
+        "--kafka-port", type=int, help="(first) broker port; a cluster's nodes take N, N+1, ... (default: free ones)"
+    )
     parser.add_argument("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
     parser.add_argument("--only", choices=("kafka", "postgres"), help="start just one of the two")
     parser.add_argument(
         "--prepare", action="store_true", help="fetch/install what the servers need, then exit"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.brokers < 1:
+        parser.error("--brokers must be at least 1")
+    return args
 
 
 def prepare(only: str | None) -> None:
@@ -51,6 +71,23 @@ def prepare(only: str | None) -> None:
             print("# PostgreSQL: DATABASE_URL is set, no server binaries needed")
         else:
             print(f"# PostgreSQL server binaries: {find_server_bindir()}")
+
+
+def start_kafka(servers: ExitStack, brokers: int, port: int | None) -> None:
+    if brokers == 1:
+        kafka = servers.enter_context(LocalKafka(port))
+        print(f"# Apache Kafka {kafka.version}, data in {kafka.workdir}", file=sys.stderr)
+        print(f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap}", flush=True)
+        return
+    ports = None if port is None else [port + offset for offset in range(brokers)]
+    cluster = servers.enter_context(LocalKafkaCluster(brokers, ports=ports))
+    print(
+        f"# Apache Kafka {cluster.version}, {brokers} nodes (broker+controller each), data in {cluster.workdir}",
+        file=sys.stderr,
+    )
+    print(f"KAFKA_BOOTSTRAP_SERVERS={cluster.bootstrap}", flush=True)
+    print(f"TOPIC_REPLICATION_FACTOR={cluster.replication_factor}", flush=True)
+    print(f"TOPIC_MIN_INSYNC_REPLICAS={cluster.min_insync_replicas}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"# {postgres.version}, data in {postgres.workdir}", file=sys.stderr)
                 print(f"DATABASE_URL={postgres.dsn}", flush=True)
             if args.only in (None, "kafka"):
-                kafka = servers.enter_context(LocalKafka(args.kafka_port))
-                print(f"# Apache Kafka {kafka.version}, data in {kafka.workdir}", file=sys.stderr)
-                print(f"KAFKA_BOOTSTRAP_SERVERS={kafka.bootstrap}", flush=True)
+                start_kafka(servers, args.brokers, args.kafka_port)
             print("# running; Ctrl-C to stop", file=sys.stderr, flush=True)
             while True:
                 signal.pause()

@@ -36,3 +36,14 @@ def test_bad_values_fail_naming_the_variable(monkeypatch: pytest.MonkeyPatch, va
 def test_log_level_is_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "debug")
     assert load_settings(ServiceSettings).log_level == "DEBUG"
+
+
+def test_topic_replication_defaults_to_one_broker_and_checks_min_insync(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(ServiceSettings).topic_replication == {"replication_factor": 1, "min_insync_replicas": 1}
+    monkeypatch.setenv("TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("TOPIC_MIN_INSYNC_REPLICAS", "2")
+    assert load_settings(ServiceSettings).topic_replication == {"replication_factor": 3, "min_insync_replicas": 2}
+    monkeypatch.setenv("TOPIC_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(SettingsError) as failure:
+        load_settings(ServiceSettings)
+    assert "TOPIC_MIN_INSYNC_REPLICAS='4'" in str(failure.value.code)
