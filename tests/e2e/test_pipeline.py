@@ -31,7 +31,7 @@ def service(module: str, env: dict[str, str], logs: Path) -> AbstractContextMana
     return service_process(module, env, log)
 
 
-async def generate(env: dict[str, str], logs: Path, *, count: int, seed: int, streams: str = "energy,pressure,people",
+async def generate(env: dict[str, str], logs: Path, *, count: int, seed: int, streams: str = ",".join(STREAMS),
                    invalid_rate: float = 0.0) -> None:
     """Run the generator for a fixed count per stream; it must exit 0."""
     extra = {"GENERATOR_COUNT": str(count), "GENERATOR_RATE": "0", "GENERATOR_SEED": str(seed),
@@ -58,9 +58,10 @@ async def consumer_versions(port: int) -> dict[tuple[str, str], int]:
         text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
     versions = {}
     for family in text_string_to_metric_families(text):
-        if family.name == "fluxo_consumer_model_version":
+        if family.name == "fluxo_served_model_version":
             for sample in family.samples:
-                versions[(sample.labels["stream"], sample.labels["task"])] = int(sample.value)
+                if sample.labels["service"] == "consumer":
+                    versions[(sample.labels["stream"], sample.labels["task"])] = int(sample.value)
     return versions
 
 
