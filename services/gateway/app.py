@@ -15,6 +15,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.gateway.cache import ModelCache, open_models_consumer, watch_models
+from services.gateway.console import install_console
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import MetricsMiddleware
 from services.gateway.routes import data, models, ops, scoring, training, upload
@@ -55,6 +56,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     for module in (scoring, upload, training, models, data, ops):
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(MetricsMiddleware)
     return app
 
