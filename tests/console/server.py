@@ -22,7 +22,11 @@ def serving(app: ASGIApp) -> Iterator[str]:
     port = free_port()
     # Off the main thread uvicorn installs no signal handlers, so the test
     # run's Ctrl-C still reaches pytest.
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", access_log=False))
+    config = uvicorn.Config(
+        # An open event stream must not hold the shutdown up past the deadline below.
+        app, host=HOST, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
     try:

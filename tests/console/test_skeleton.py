@@ -6,22 +6,29 @@ Kafka or PostgreSQL, so neither is started.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.testclient import TestClient
 
 from services.gateway.console import install_console
 from services.gateway.console.charts import line_chart
 from services.gateway.console.nav import SECTIONS
-from services.gateway.console.templating import CONTENT_SECURITY_POLICY, make_environment, page
+from services.gateway.console.templating import (
+    CONTENT_SECURITY_POLICY,
+    PAGE_HEADERS,
+    make_environment,
+    page,
+    templates,
+)
 from tests.console.browser import BrowserPage, Screenshot
 from tests.console.server import serving
 from tests.processes import REPO
@@ -30,6 +37,12 @@ CONSOLE_DIR = REPO / "services" / "gateway" / "console"
 STATIC_DIR = CONSOLE_DIR / "static"
 VENDOR_DIR = STATIC_DIR / "vendor"
 EVIL = "<script>alert(1)</script>"
+TICKS = 3
+# A live part as console pages will write one: htmx's SSE extension swaps each
+# `tick` event into the element.
+LIVE_PAGE = """{% extends "base.html" %}{% block content %}
+<div id="live" hx-ext="sse" sse-connect="/test/ticks" sse-swap="tick">waiting</div>
+{% endblock %}"""
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -56,6 +69,25 @@ def console_app() -> FastAPI:
     async def escaping(request: Request) -> HTMLResponse:
         chart = line_chart([0, 1, 2], {EVIL: [1.0, 3.0, 2.0]}, time_axis=False)
         return page(request, "overview.html", active="overview", title=EVIL, chart=chart)
+
+    @app.get("/test/live", response_class=HTMLResponse)
+    async def live(request: Request) -> HTMLResponse:
+        html = templates.env.from_string(LIVE_PAGE).render(request=request, active="overview", title="Live")
+        return HTMLResponse(html, headers=PAGE_HEADERS)
+
+    @app.get("/test/ticks")
+    async def ticks(request: Request) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            for n in range(1, TICKS + 1):
+                yield f"event: tick\ndata: <b>tick {n}</b>\n\n"
+                await asyncio.sleep(0.05)
+            # Then stay open, as a live stream does: a closed stream makes the
+            # browser reconnect and htmx log an error. Starlette ends this
+            # generator when the page goes away; the bound covers the rest.
+            for _ in range(600):
+                await asyncio.sleep(0.05)
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/test/echo-key")
     async def echo_key(request: Request) -> Response:
@@ -278,3 +310,12 @@ def test_the_api_key_is_kept_per_tab_and_sent_with_htmx_requests(
     assert page.evaluate("() => sessionStorage.getItem('fluxo.apiKey')") is None
     # The one 401 above was the point of the test; nothing else may have gone wrong.
     browser_page.assert_no_problems("/test/echo-key", "htmx:responseError")
+
+
+def test_a_live_part_is_updated_by_server_sent_events(browser_page: BrowserPage, console_url: str) -> None:
+    page = browser_page.page
+    page.goto(f"{console_url}/test/live", wait_until="load")
+
+    page.wait_for_function(f"() => document.querySelector('#live').textContent === 'tick {TICKS}'")
+    assert page.locator("#live b").inner_text() == f"tick {TICKS}"
+    browser_page.assert_no_problems()
