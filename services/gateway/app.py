@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from services.gateway.console import install_console
 from services.gateway.declarations import load_catalog
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import MetricsMiddleware
@@ -62,6 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     for module in (scoring, streams, upload, training, models, data, ops):
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(MetricsMiddleware)
     return app
 

@@ -1,7 +1,7 @@
 """Run a local Kafka broker (or cluster) and PostgreSQL server until interrupted.
 
     python -m shared.infra [--brokers N] [--kafka-port N] [--pg-port N] [--only kafka|postgres]
-    python -m shared.infra --prepare [--only kafka|postgres]
+    python -m shared.infra --prepare [--only kafka|postgres|chromium]
 
 Prints KAFKA_BOOTSTRAP_SERVERS=... and DATABASE_URL=... lines to export in
 another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
@@ -17,7 +17,8 @@ another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
 --pg-port N     PostgreSQL's port (default: a free one).
 --only kafka|postgres  start just one of the two.
 --prepare       only fetch the broker jars and check for (or install) the
-                PostgreSQL server binaries, so later starts are quick and offline.
+                PostgreSQL server binaries and Chromium (for the web console's
+                browser tests), so later starts are quick and offline.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import signal
 import sys
 from contextlib import ExitStack
 
+from .chromium import chromium_version, find_chromium
 from .kafka import LocalKafka, ensure_kafka_jars
 from .kafka_cluster import LocalKafkaCluster
 from .postgres import LocalPostgres, find_server_bindir
@@ -45,18 +47,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--kafka-port", type=int, help="(first) broker port; a cluster's nodes take N, N+1, ... (default: free ones)"
     )
     parser.add_argument("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
-    parser.add_argument("--only", choices=("kafka", "postgres"), help="start just one of the two")
+    parser.add_argument(
+        "--only",
+        choices=("kafka", "postgres", "chromium"),
+        help="start (or prepare) just one of them; chromium is only prepared, never started",
+    )
     parser.add_argument(
         "--prepare", action="store_true", help="fetch/install what the servers need, then exit"
     )
     args = parser.parse_args(argv)
     if args.brokers < 1:
         parser.error("--brokers must be at least 1")
+    if args.only == "chromium" and not args.prepare:
+        parser.error("--only chromium goes with --prepare: Chromium is installed here, not run")
     return args
 
 
 def prepare(only: str | None) -> None:
-    """Make later starts quick: fetch the jars, find or install PostgreSQL.
+    """Make later starts quick: fetch the jars, find or install PostgreSQL and Chromium.
 
     A server given in the environment is used instead of a local one (by the
     tests too), so its prerequisites are not demanded.
@@ -71,6 +79,9 @@ def prepare(only: str | None) -> None:
             print("# PostgreSQL: DATABASE_URL is set, no server binaries needed")
         else:
             print(f"# PostgreSQL server binaries: {find_server_bindir()}")
+    if only in (None, "chromium"):
+        executable = find_chromium()
+        print(f"# {chromium_version(executable)}: {executable}")
 
 
 def start_kafka(servers: ExitStack, brokers: int, port: int | None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
+import subprocess
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -59,6 +61,27 @@ def require_executables(*names: str, hint: str) -> None:
     missing = [name for name in names if shutil.which(name) is None]
     if missing:
         raise RuntimeError(f"{', '.join(missing)} not found on PATH: {hint}")
+
+
+def may_apt_install() -> bool:
+    """True when Debian packages can be installed here: we are root and have apt-get."""
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+def apt_install(package: str, *, hint: str) -> None:
+    """apt-get update, then install one Debian package (without recommends)."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", package],
+    ):
+        # Generous, but bounded: a mirror that stops answering must not hang `make test`.
+        try:
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=900)
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{' '.join(command)} took over 15 minutes ({hint})") from None
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({hint}):\n{result.stderr[-2000:]}")
 
 
 class LocalServer:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ._common import LocalServer, run_coroutine, tail
+from ._common import LocalServer, apt_install, may_apt_install, run_coroutine, tail
 from .ports import HOST, free_port
 
 INSTALL_HINT = (
@@ -57,24 +57,11 @@ def _locate_bindir() -> Path | None:
     return next((Path(c) for c in candidates if _has_server(Path(c))), None)
 
 
-def _install_server() -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(command)} failed ({INSTALL_HINT}):\n{result.stderr[-2000:]}"
-            )
-
-
 def find_server_bindir() -> Path:
     """Directory with initdb/pg_ctl/postgres, installing PostgreSQL if we may."""
     bindir = _locate_bindir()
-    if bindir is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        _install_server()
+    if bindir is None and may_apt_install():
+        apt_install("postgresql", hint=INSTALL_HINT)
         bindir = _locate_bindir()
     if bindir is None:
         raise RuntimeError(f"no PostgreSQL server binaries found: {INSTALL_HINT}")

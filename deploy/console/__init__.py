@@ -1,0 +1,1 @@
+"""Tools for the web console's front-end files."""

@@ -1,0 +1,237 @@
+// Fluxo console: behaviour shared by every page.
+//
+// - The API key: kept in this tab's sessionStorage (gone when the tab closes)
+//   and sent as X-API-Key with every htmx request to this origin, never to
+//   another. EventSource (htmx's SSE extension) cannot send headers, so SSE
+//   endpoints get no key.
+// - Charts: an element with data-line-chart="<id of a JSON script element>" is
+//   drawn with uPlot when it appears, on load or after an htmx swap.
+//
+// window.Fluxo exposes the same helpers to page-specific code.
+(function () {
+  "use strict";
+
+  var KEY_STORAGE = "fluxo.apiKey";
+  var KEY_HEADER = "X-API-Key";
+
+  // --- API key -------------------------------------------------------------
+
+  var apiKey = {
+    get: function () {
+      try {
+        return window.sessionStorage.getItem(KEY_STORAGE) || "";
+      } catch (err) { // storage disabled: behave as if no key was given
+        return "";
+      }
+    },
+    set: function (value) {
+      window.sessionStorage.setItem(KEY_STORAGE, value);
+    },
+    clear: function () {
+      window.sessionStorage.removeItem(KEY_STORAGE);
+    },
+  };
+
+  function sameOrigin(url) {
+    return new URL(url, window.location.href).origin === window.location.origin;
+  }
+
+  function showKeyState(state) {
+    document.querySelectorAll("[data-api-key-state]").forEach(function (el) {
+      el.dataset.state = state;
+      el.textContent = { set: "key set", unset: "no key", needed: "key needed" }[state];
+    });
+  }
+
+  function refreshKeyState() {
+    showKeyState(apiKey.get() ? "set" : "unset");
+  }
+
+  function bindKeyForms() {
+    document.querySelectorAll("[data-api-key-form]").forEach(function (form) {
+      var input = form.querySelector("input");
+      form.addEventListener("submit", function (event) {
+        event.preventDefault(); // the key stays in the browser, it is never posted
+        var value = input.value.trim();
+        if (value) {
+          apiKey.set(value);
+        } else {
+          apiKey.clear();
+        }
+        input.value = "";
+        refreshKeyState();
+      });
+      var forget = form.querySelector("[data-api-key-forget]");
+      if (forget) {
+        forget.addEventListener("click", function () {
+          apiKey.clear();
+          input.value = "";
+          refreshKeyState();
+        });
+      }
+    });
+    refreshKeyState();
+  }
+
+  function askForKey() {
+    showKeyState("needed");
+    var input = document.querySelector("[data-api-key-form] input");
+    if (input) {
+      input.focus();
+    }
+  }
+
+  // fetch() with the API key, for page code that does not go through htmx.
+  function apiFetch(url, init) {
+    var options = Object.assign({}, init || {});
+    var headers = new Headers(options.headers || {});
+    var key = apiKey.get();
+    if (key && sameOrigin(url)) {
+      headers.set(KEY_HEADER, key);
+    }
+    options.headers = headers;
+    return window.fetch(url, options).then(function (response) {
+      if (response.status === 401) {
+        askForKey();
+      }
+      return response;
+    });
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var key = apiKey.get();
+    if (key && sameOrigin(event.detail.path)) {
+      event.detail.headers[KEY_HEADER] = key;
+    }
+  });
+
+  document.addEventListener("htmx:responseError", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 401) {
+      askForKey();
+    }
+  });
+
+  // --- Charts --------------------------------------------------------------
+
+  var charts = new WeakMap(); // element -> uPlot instance
+
+  function palette() {
+    var style = window.getComputedStyle(document.documentElement);
+    var colours = [];
+    for (var i = 1; i <= 6; i++) {
+      colours.push(style.getPropertyValue("--chart-" + i).trim() || "#1f5fbf");
+    }
+    return colours;
+  }
+
+  function chartWidth(element) {
+    return Math.max(element.clientWidth, 200);
+  }
+
+  // data: {"x": [...], "series": [{"label": "...", "values": [...]}], "time": true}
+  // as built by services.gateway.console.charts.line_chart. Returns the uPlot.
+  function drawLineChart(element, data) {
+    var existing = charts.get(element);
+    if (existing) {
+      existing.destroy();
+    }
+    var colours = palette();
+    var options = {
+      width: chartWidth(element),
+      height: Number(element.dataset.height) || 240,
+      scales: { x: { time: data.time !== false } },
+      series: [{}].concat(
+        data.series.map(function (series, index) {
+          return {
+            label: series.label,
+            stroke: colours[index % colours.length],
+            width: 2,
+          };
+        })
+      ),
+      axes: [{}, { size: 56 }],
+      legend: { live: true },
+    };
+    var columns = [data.x].concat(
+      data.series.map(function (series) {
+        return series.values;
+      })
+    );
+    var plot = new window.uPlot(options, columns, element);
+    charts.set(element, plot);
+    return plot;
+  }
+
+  function chartFor(element) {
+    return charts.get(element) || null;
+  }
+
+  function chartElements(root) {
+    var scope = root || document;
+    var found = Array.prototype.slice.call(scope.querySelectorAll("[data-line-chart]"));
+    if (scope.matches && scope.matches("[data-line-chart]")) {
+      found.push(scope);
+    }
+    return found;
+  }
+
+  // Draws every chart under root that is not drawn yet; returns their elements.
+  function drawCharts(root) {
+    var found = chartElements(root);
+    found.forEach(function (element) {
+      if (charts.has(element)) {
+        return;
+      }
+      var source = document.getElementById(element.dataset.lineChart);
+      if (!source) {
+        throw new Error("chart data #" + element.dataset.lineChart + " not found");
+      }
+      drawLineChart(element, JSON.parse(source.textContent));
+    });
+    return found;
+  }
+
+  // One observer for every chart: follow the width of the column they sit in.
+  var resizer = new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) {
+      var plot = charts.get(entry.target);
+      if (plot && chartWidth(entry.target) !== plot.width) {
+        plot.setSize({ width: chartWidth(entry.target), height: plot.height });
+      }
+    });
+  });
+
+  function showCharts(root) {
+    drawCharts(root).forEach(function (element) {
+      resizer.observe(element);
+    });
+  }
+
+  // --- Start ---------------------------------------------------------------
+
+  function ready(callback) {
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", callback);
+    } else {
+      callback();
+    }
+  }
+
+  ready(function () {
+    bindKeyForms();
+    showCharts(document);
+  });
+
+  // New content from an htmx swap may bring charts of its own.
+  document.addEventListener("htmx:load", function (event) {
+    showCharts(event.detail.elt);
+  });
+
+  window.Fluxo = {
+    apiKey: apiKey,
+    apiFetch: apiFetch,
+    drawLineChart: drawLineChart,
+    drawCharts: drawCharts,
+    chartFor: chartFor,
+  };
+})();
