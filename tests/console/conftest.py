@@ -3,9 +3,11 @@
 The browser is Debian's chromium (shared.infra.chromium installs it when
 missing and we are root); `playwright install` is never run, since it would
 download a browser build of its own, which cannot work here. One browser is
-started per test session; Playwright gives it a fresh temporary user-data
-dir, and each test gets a new context of its own (no cookies or storage
-shared between tests).
+started for this test package; Playwright gives it a fresh temporary
+user-data dir, and each test gets a new context of its own (no cookies or
+storage shared between tests). The package scope matters: Playwright's sync
+API keeps an event loop running in the main thread while it is open, which
+the asyncio tests of the other packages cannot share.
 
 `browser_page` records what a person would see as broken: console errors,
 uncaught exceptions, requests that failed and same-origin answers >= 400.
@@ -35,9 +37,9 @@ ACTION_TIMEOUT_MS = 15_000
 _browser_report: dict[str, str] = {}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium_browser() -> Iterator[Browser]:
-    """One headless Debian Chromium for the session."""
+    """One headless Debian Chromium for the console tests."""
     began = time.monotonic()
     try:
         executable: Path | Exception = find_chromium()
