@@ -3,8 +3,9 @@
     python -m deploy.topics
 
 Runs before the services (compose: ``service_completed_successfully``), so
-the per-stream topics get the partition count a deployment wants instead of
-whatever the broker would auto-create. The compacted topics (models,
+the built-in streams' topics get the partition count a deployment wants
+instead of whatever the broker would auto-create (a stream registered later
+gets its topics from the gateway, with 3 partitions each). The compacted topics (models,
 scalers) and the single-partition ones keep their own partition count from
 shared.topics. Existing topics are left alone, so the job is safe to rerun.
 """
@@ -23,6 +24,7 @@ from pydantic import Field
 from shared.kafka.admin import ensure_topics
 from shared.logs import configure_logging
 from shared.settings import ServiceSettings, load_settings
+from shared.streams import builtin_streams
 from shared.topics import Topics
 
 log = structlog.get_logger(__name__)
@@ -60,7 +62,7 @@ async def init_topics(
     Retries until ``timeout`` because a broker that has just passed its
     healthcheck may still refuse metadata requests for a moment.
     """
-    topics = Topics(prefix).all()
+    topics = Topics(prefix).all(spec.name for spec in builtin_streams())
     names = [name for name, _ in topics]
     deadline = time.monotonic() + timeout
     attempt = 0
@@ -102,7 +104,7 @@ def main() -> int:
     except RuntimeError as error:
         log.error("topic_init_failed", error=str(error))
         return 1
-    log.info("topics_ready", created=created, total=len(Topics(settings.topic_prefix).all()))
+    log.info("topics_ready", created=created)
     return 0
 
 

@@ -17,8 +17,7 @@ from tests.gateway.files import csv_bytes, energy_table, xlsx_bytes
 from tests.gateway.server import RunningGateway
 from tests.helpers import wait_for
 
-PREDICT_ARGS = ["--renewables-share-energy", "0.053", "--fossil-share-energy", "99.947",
-                "--carbon-intensity-elec", "508.162"]
+PREDICT_ARGS = ["renewables_share_energy=0.053", "fossil_share_energy=99.947", "carbon_intensity_elec=508.162"]
 
 
 async def test_predict_and_regress(fluxo, cli_gateway: RunningGateway) -> None:
@@ -31,17 +30,20 @@ async def test_predict_and_regress(fluxo, cli_gateway: RunningGateway) -> None:
     assert human.code == 0
     assert f"category {direct['category']}" in human.stdout and "centre: renewables_share_energy=" in human.stdout
 
-    regress = await fluxo("regress", "--renewables-share-energy", "0.480", "--json")
+    regress = await fluxo("regress", "renewables_share_energy=0.480", "--json")
     assert regress.code == 0, regress.stderr
     expected = httpx.post(f"{cli_gateway.url}/regress", json={"renewables_share_energy": "0.480"}).json()
     assert regress.json() == expected
-    human = await fluxo("regress", "--renewables-share-energy", "0.480")
-    assert human.stdout.startswith(f"carbon_intensity_elec {expected['prediction']:.6g}")
+    human = await fluxo("regress", "renewables_share_energy=0.480")
+    assert human.stdout.startswith(f"energy/carbon: {expected['prediction']:.6g}")
+    # Any stream and task: the same answer through /v1/streams/{stream}/predict.
+    general = await fluxo("predict", "--stream", "energy", "--task", "carbon", "renewables_share_energy=0.480", "--json")
+    assert general.code == 0, general.stderr
+    assert general.json()["predictions"][0]["prediction"] == expected["prediction"]
 
 
 async def test_errors_are_clear(fluxo, cli_gateway: RunningGateway) -> None:
-    bad = await fluxo("predict", "--renewables-share-energy", "150", "--fossil-share-energy", "1",
-                      "--carbon-intensity-elec", "2")
+    bad = await fluxo("predict", "renewables_share_energy=150", "fossil_share_energy=1", "carbon_intensity_elec=2")
     assert bad.code == 1
     assert "error 422: renewables_share_energy: above maximum 100" in bad.stderr
     assert "Traceback" not in bad.stderr
@@ -50,8 +52,8 @@ async def test_errors_are_clear(fluxo, cli_gateway: RunningGateway) -> None:
     assert refused.code == 2
     assert "cannot reach the gateway at http://127.0.0.1:9" in refused.stderr and "FLUXO_URL" in refused.stderr
 
-    usage = await fluxo("predict", "--renewables-share-energy", "1")
-    assert usage.code == 2 and "required" in usage.stderr
+    usage = await fluxo("predict", "renewables_share_energy")
+    assert usage.code == 2 and "expected NAME=VALUE" in usage.stderr
 
 
 async def test_upload_reports_rows_and_needs_the_key(fluxo, cli_gateway: RunningGateway, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from deploy.topics import init_topics
 from shared.topics import Topics
+from tests.streams import STREAMS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,13 +44,13 @@ async def test_init_topics_creates_every_topic_with_its_partitions(
 ) -> None:
     prefix = unique_name("deploy") + "."
     topics = Topics(prefix)
-    names = [name for name, _ in topics.all()]
+    names = [name for name, _ in topics.all(STREAMS)]
 
     created = await init_topics(kafka_bootstrap, prefix, partitions=4, timeout=60)
 
     assert sorted(created) == sorted(names)
     partitions, policies = await describe(kafka_bootstrap, names)
-    for stream in ("energy", "pressure", "people"):
+    for stream in STREAMS:
         for name in (topics.raw(stream), topics.features(stream), topics.predictions(stream)):
             assert partitions[name] == 4, name
             assert policies[name] == "delete", name
