@@ -21,13 +21,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Fluxo with its dev dependencies
 
-prepare: install ## fetch the Kafka broker jars and make sure PostgreSQL's server binaries are there
+prepare: install ## fetch the Kafka broker jars, make sure PostgreSQL's server binaries are there, build the S3 server (needs Go)
 	$(PY) -m shared.infra --prepare
 
-test: prepare ## install everything, then run the whole test suite against real Kafka and PostgreSQL
+test: prepare ## install everything, then run the whole test suite against real Kafka, PostgreSQL and S3
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-infra: prepare ## start a local Kafka broker and PostgreSQL until Ctrl-C, printing their addresses
+infra: prepare ## start a local Kafka broker, PostgreSQL and S3 server until Ctrl-C, printing their addresses
 	$(PY) -m shared.infra
 
 run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctrl-C
@@ -36,5 +36,5 @@ run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctr
 bench: prepare ## run every benchmark against real Kafka and PostgreSQL, write bench/results/
 	$(PY) -m bench
 
-clean: ## remove the virtualenv and caches (the Kafka jars in ~/.cache/fluxo stay)
+clean: ## remove the virtualenv and caches (the Kafka jars and S3 server in ~/.cache/fluxo stay)
 	rm -rf $(VENV) .pytest_cache build *.egg-info

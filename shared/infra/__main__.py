@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 from .kafka import LocalKafka, ensure_kafka_jars
 from .postgres import LocalPostgres, find_server_bindir
-from .s3 import VERSITYGW_VERSION, LocalS3, ensure_s3_server, is_built
+from .s3 import LocalS3, ensure_s3_server
 
 SERVERS = ("kafka", "postgres", "s3")
 
@@ -62,10 +62,8 @@ def prepare(only: str | None) -> None:
         if os.environ.get("S3_ENDPOINT_URL"):
             print("# S3: S3_ENDPOINT_URL is set, no server build needed")
         else:
-            if not is_built():
-                print(f"# building the S3 server (versitygw {VERSITYGW_VERSION}) with Go, once; "
-                      "a cold build takes a few minutes", flush=True)
-            print(f"# S3 server: {ensure_s3_server()}")
+            binary = ensure_s3_server(on_build=lambda note: print(f"# {note}", flush=True))
+            print(f"# S3 server: {binary}")
 
 
 def main(argv: list[str] | None = None) -> int:

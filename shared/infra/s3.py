@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn
@@ -138,12 +138,19 @@ def _build_environment(staging: Path) -> dict[str, str]:
     }
 
 
-def ensure_s3_server(version: str = VERSITYGW_VERSION) -> Path:
-    """Return the path of a versitygw binary, building it with Go if needed."""
+def ensure_s3_server(
+    version: str = VERSITYGW_VERSION, on_build: Callable[[str], None] | None = None
+) -> Path:
+    """Return the path of a versitygw binary, building it with Go if needed.
+
+    on_build, if given, hears about a build before it starts (it takes minutes).
+    """
     binary = s3_server_path(version)
     if is_built(version):
         return binary
     require_executables("go", hint=GO_HINT)
+    if on_build is not None:
+        on_build(f"building the S3 server (versitygw {version}) with Go, once; a cold build takes a few minutes")
     home = binary.parent
     home.parent.mkdir(parents=True, exist_ok=True)
     # Build next to the final place and rename at the end: an interrupted
