@@ -61,7 +61,7 @@ class S3Endpoint:
             return None
         missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not environ.get(name)]
         if missing:
-            raise ValueError(f"S3_ENDPOINT_URL is set but {' and '.join(missing)} not")
+            raise ValueError(f"S3_ENDPOINT_URL is set but not {' nor '.join(missing)}")
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         return cls(url, environ["AWS_ACCESS_KEY_ID"], environ["AWS_SECRET_ACCESS_KEY"], region)
 
