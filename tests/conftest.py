@@ -25,7 +25,7 @@ import pytest
 
 from shared.infra.s3 import S3Endpoint
 
-# Fixtures on the live servers (a fresh database, a fresh topic prefix) for every test package.
+# Fixtures on the live servers (a fresh database, topic prefix, bucket) for every test package.
 pytest_plugins = ["tests.live"]
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"

@@ -59,7 +59,8 @@ class S3Endpoint:
         url = environ.get("S3_ENDPOINT_URL")
         if not url:
             return None
-        missing = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not environ.get(name)]
+        credentials = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        missing = [name for name in credentials if not environ.get(name)]
         if missing:
             raise ValueError(f"S3_ENDPOINT_URL is set but not {' nor '.join(missing)}")
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
@@ -150,7 +151,10 @@ def ensure_s3_server(
         return binary
     require_executables("go", hint=GO_HINT)
     if on_build is not None:
-        on_build(f"building the S3 server (versitygw {version}) with Go, once; a cold build takes a few minutes")
+        on_build(
+            f"building the S3 server (versitygw {version}) with Go, once; "
+            "a cold build takes a few minutes"
+        )
     home = binary.parent
     home.parent.mkdir(parents=True, exist_ok=True)
     # Build next to the final place and rename at the end: an interrupted
@@ -168,7 +172,8 @@ def ensure_s3_server(
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            raise RuntimeError(f"building versitygw {version} took over {BUILD_TIMEOUT / 60:.0f} min") from None
+            minutes = BUILD_TIMEOUT / 60
+            raise RuntimeError(f"building versitygw {version} took over {minutes:.0f} min") from None
         if result.returncode != 0:
             output = (result.stdout + result.stderr)[-4000:]
             raise RuntimeError(f"building versitygw {version} with Go failed ({GO_HINT}):\n{output}")

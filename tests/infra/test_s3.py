@@ -21,7 +21,7 @@ from pyarrow.fs import AwsStandardS3RetryStrategy, FileSelector, FileSystem, Fil
 
 from shared.infra.ports import port_open
 from shared.infra.s3 import LocalS3, S3Endpoint
-from shared.streams import STREAMS
+from shared.streams import ENERGY, STREAMS
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 PARTITIONING = ds.partitioning(pa.schema([("day", pa.string()), ("stream", pa.string())]), flavor="hive")
@@ -86,9 +86,13 @@ def write_then_read(filesystem: FileSystem, base_path: str) -> RoundTrip:
     )
     write_blob(filesystem, blob_path, sample_blob())
 
-    dataset = ds.dataset(dataset_path, format="parquet", filesystem=filesystem, partitioning=PARTITIONING)
+    dataset = ds.dataset(
+        dataset_path, format="parquet", filesystem=filesystem, partitioning=PARTITIONING
+    )
     table = dataset.to_table()
-    one_partition = dataset.to_table(filter=(ds.field("day") == DAYS[1]) & (ds.field("stream") == "energy"))
+    one_partition = dataset.to_table(
+        filter=(ds.field("day") == DAYS[1]) & (ds.field("stream") == ENERGY.name)
+    )
     with filesystem.open_input_stream(blob_path) as stream:
         blob = stream.read()
     with filesystem.open_input_file(blob_path) as file:
@@ -111,7 +115,7 @@ def assert_round_trip(result: RoundTrip) -> None:
     assert by_seq(result.table).equals(by_seq(events))
     expected_partition = events.filter(
         pc.and_(
-            pc.equal(events["day"], DAYS[1]), pc.equal(events["stream"], "energy")
+            pc.equal(events["day"], DAYS[1]), pc.equal(events["stream"], ENERGY.name)
         )
     )
     assert expected_partition.num_rows > 0
@@ -119,7 +123,11 @@ def assert_round_trip(result: RoundTrip) -> None:
     blob = sample_blob()
     assert result.blob == blob
     assert result.blob_range == blob[RANGE_START : RANGE_START + RANGE_LENGTH]
-    partitions = {f"{DATASET_NAME}/day={day}/stream={stream}/part-0.parquet" for day in DAYS for stream in STREAMS}
+    partitions = {
+        f"{DATASET_NAME}/day={day}/stream={stream}/part-0.parquet"
+        for day in DAYS
+        for stream in STREAMS
+    }
     assert result.files == partitions | {BLOB_NAME}
     assert result.left_after_delete == []
 
