@@ -175,7 +175,9 @@ def ensure_s3_server(
             minutes = BUILD_TIMEOUT / 60
             raise RuntimeError(f"building versitygw {version} took over {minutes:.0f} min") from None
         if result.returncode != 0:
-            output = (result.stdout + result.stderr)[-4000:]
+            # Hundreds of "go: downloading" lines would bury the actual error.
+            lines = (result.stdout + result.stderr).splitlines()
+            output = "\n".join(line for line in lines if not line.startswith("go: downloading"))[-4000:]
             raise RuntimeError(f"building versitygw {version} with Go failed ({GO_HINT}):\n{output}")
         if home.is_dir() and not any(home.iterdir()):
             home.rmdir()
