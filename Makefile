@@ -23,13 +23,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Fluxo with its dev dependencies
 
-prepare: install ## fetch the Kafka broker jars and make sure PostgreSQL's server binaries are there
+prepare: install ## fetch the Kafka broker jars, make sure PostgreSQL's server binaries are there, build the S3 server (needs Go)
 	$(PY) -m shared.infra --prepare
 
-test: prepare ## install everything, then run the whole test suite against real Kafka and PostgreSQL
+test: prepare ## install everything, then run the whole test suite against real Kafka, PostgreSQL and S3
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-infra: prepare ## start a local Kafka broker (BROKERS=3: a cluster) and PostgreSQL until Ctrl-C, printing their addresses
+infra: prepare ## start a local Kafka broker (BROKERS=3: a cluster), PostgreSQL and an S3 server until Ctrl-C, printing their addresses
 	$(PY) -m shared.infra --brokers $(BROKERS)
 
 run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctrl-C
@@ -38,5 +38,5 @@ run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctr
 bench: prepare ## run every benchmark against real Kafka and PostgreSQL, write bench/results/
 	$(PY) -m bench
 
-clean: ## remove the virtualenv and caches (the Kafka jars in ~/.cache/fluxo stay)
+clean: ## remove the virtualenv and caches (the Kafka jars and S3 server in ~/.cache/fluxo stay)
 	rm -rf $(VENV) .pytest_cache build *.egg-info

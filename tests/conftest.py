@@ -1,8 +1,10 @@
-"""Session-wide real infrastructure for the tests: a Kafka broker and PostgreSQL.
+"""Session-wide real infrastructure for the tests: a Kafka broker, PostgreSQL
+and an S3-compatible object store.
 
 Each server comes from the first source that works:
-1. an address in the environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL);
-2. a container, when a Docker engine answers;
+1. an address in the environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL,
+   S3_ENDPOINT_URL with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY);
+2. a container, when a Docker engine answers (Kafka and PostgreSQL only);
 3. a local process started by shared.infra (no Docker needed).
 When none works the fixture fails: tests never silently skip infrastructure.
 """
@@ -17,10 +19,13 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-# Fixtures on the live servers (a fresh database, a fresh topic prefix) for every test package.
+from shared.infra.s3 import S3Endpoint
+
+# Fixtures on the live servers (a fresh database, topic prefix, bucket) for every test package.
 pytest_plugins = ["tests.live"]
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
@@ -28,6 +33,8 @@ POSTGRES_IMAGE = "postgres:16"
 
 # What each fixture ended up using, printed at the end of the run.
 _infrastructure: dict[str, str] = {}
+
+T = TypeVar("T")
 
 
 @cache
@@ -126,18 +133,39 @@ def _start_postgres(stack: ExitStack) -> tuple[str, str]:
     return server.dsn, f"local {server.version} at {server.dsn.rsplit('@', 1)[-1]}"
 
 
+def _start_s3(stack: ExitStack) -> tuple[S3Endpoint, str]:
+    """(endpoint and credentials, description of the server)."""
+    from shared.infra.s3 import LocalS3
+
+    server = stack.enter_context(LocalS3())
+    return server.endpoint, f"local versitygw {server.version} at {server.endpoint.url}"
+
+
 def _provide(
-    kind: str, env_var: str, start: Callable[[ExitStack], tuple[str, str]]
-) -> Iterator[str]:
-    if address := os.environ.get(env_var):
+    kind: str,
+    env_var: str,
+    start: Callable[[ExitStack], tuple[T, str]],
+    configured: Callable[[], T | None] | None = None,
+) -> Iterator[T]:
+    """Yield the server named in the environment (read by `configured`, by
+    default the value of env_var), else one that `start` brings up."""
+    read = configured or (lambda: os.environ.get(env_var))
+    given: T | None | ValueError
+    try:
+        given = read()
+    except ValueError as exc:
+        given = exc
+    if isinstance(given, ValueError):  # failing outside `except` keeps the report short
+        pytest.fail(f"no {kind} for the tests: {given}", pytrace=False)
+    if given:
         # Only the variable's name is reported: a DSN may carry a password.
         _infrastructure[kind] = f"from {env_var}"
-        yield address
+        yield given
         return
     with ExitStack() as stack:
         began = time.monotonic()
         try:
-            started: tuple[str, str] | Exception = start(stack)
+            started: tuple[T, str] | Exception = start(stack)
         except Exception as exc:
             started = exc
         if isinstance(started, Exception):  # failing outside `except` keeps the report short
@@ -157,6 +185,14 @@ def kafka_bootstrap() -> Iterator[str]:
 def postgres_dsn() -> Iterator[str]:
     """postgresql:// DSN of a running PostgreSQL server."""
     yield from _provide("postgres", "DATABASE_URL", _start_postgres)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Endpoint]:
+    """Address, credentials and region of a running S3-compatible server."""
+    yield from _provide(
+        "s3", "S3_ENDPOINT_URL", _start_s3, lambda: S3Endpoint.from_environment(os.environ)
+    )
 
 
 @pytest.fixture

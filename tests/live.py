@@ -1,13 +1,14 @@
-"""Integration-test plumbing on the real broker and PostgreSQL: a fresh
-database and topic prefix per test, producing events, reading topics,
-running a service in-process."""
+"""Integration-test plumbing on the real broker, PostgreSQL and S3 server: a
+fresh database, topic prefix and bucket per test, producing events, reading
+topics, running a service in-process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from aiokafka.structs import ConsumerRecord
 from shared.db import apply_migrations, create_pool
 from shared.db.databases import fresh_database
 from shared.events import Event
+from shared.infra.s3 import S3Endpoint
 from shared.kafka.admin import ensure_topics
 from shared.kafka.partitions import assign_from_start, topic_partitions
 from shared.topics import Topics
@@ -50,6 +52,26 @@ async def topics(kafka_bootstrap: str, unique_name: Callable[..., str]) -> Topic
     deployment = Topics(f"{unique_name('p')}-")
     await ensure_topics(kafka_bootstrap, deployment.all())
     return deployment
+
+
+def fresh_bucket_name(test_name: str) -> str:
+    """A bucket name of its own for a test, e.g. "t-test-round-trip-1a2b3c4d".
+
+    S3 allows 3 to 63 of [a-z0-9.-], starting and ending with a letter or digit.
+    """
+    test = re.sub(r"[^a-z0-9-]+", "-", test_name.lower()).strip("-")[:40].rstrip("-")
+    return f"t-{test}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Endpoint, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty bucket, deleted with everything in it afterwards (a
+    server from the environment may be shared and is not thrown away)."""
+    name = fresh_bucket_name(request.node.name)
+    filesystem = s3_server.filesystem(allow_bucket_creation=True, allow_bucket_deletion=True)
+    filesystem.create_dir(name)
+    yield name
+    filesystem.delete_dir(name)
 
 
 async def produce(bootstrap: str, topic: str, events: list[Event], keys: list[str] | None = None) -> None:

@@ -1,10 +1,11 @@
-"""Run a local Kafka broker (or cluster) and PostgreSQL server until interrupted.
+"""Run a local Kafka broker (or cluster), PostgreSQL server and S3 object store until interrupted.
 
-    python -m shared.infra [--brokers N] [--kafka-port N] [--pg-port N] [--only kafka|postgres]
-    python -m shared.infra --prepare [--only kafka|postgres|chromium]
+    python -m shared.infra [--brokers N] [--kafka-port N] [--pg-port N] [--s3-port N] [--only kafka|postgres|s3]
+    python -m shared.infra --prepare [--only kafka|postgres|s3|chromium]
 
-Prints KAFKA_BOOTSTRAP_SERVERS=... and DATABASE_URL=... lines to export in
-another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
+Prints KAFKA_BOOTSTRAP_SERVERS=..., DATABASE_URL=... and the S3_ENDPOINT_URL=...,
+AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=..., AWS_REGION=... lines to export
+in another shell; Ctrl-C or SIGTERM stops the servers and deletes their data.
 
 --brokers N     1 (default): one KRaft node, replication 1. More: a KRaft
                 cluster of N broker+controller nodes (LocalKafkaCluster) with
@@ -15,10 +16,12 @@ another shell; Ctrl-C or SIGTERM stops both servers and deletes their data.
 --kafka-port N  the (first) broker's port; a cluster's nodes take N, N+1, ...
                 (default: free ports).
 --pg-port N     PostgreSQL's port (default: a free one).
---only kafka|postgres  start just one of the two.
---prepare       only fetch the broker jars and check for (or install) the
+--s3-port N     the S3 server's port (default: a free one).
+--only kafka|postgres|s3  start just one of them.
+--prepare       only fetch the broker jars, check for (or install) the
                 PostgreSQL server binaries and Chromium (for the web console's
-                browser tests), so later starts are quick and offline.
+                browser tests) and build the S3 server, so later starts are
+                quick and offline.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .chromium import chromium_version, find_chromium
 from .kafka import LocalKafka, ensure_kafka_jars
 from .kafka_cluster import LocalKafkaCluster
 from .postgres import LocalPostgres, find_server_bindir
+from .s3 import LocalS3, ensure_s3_server
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,9 +51,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--kafka-port", type=int, help="(first) broker port; a cluster's nodes take N, N+1, ... (default: free ones)"
     )
     parser.add_argument("--pg-port", type=int, help="PostgreSQL port (default: a free one)")
+    parser.add_argument("--s3-port", type=int, help="S3 server port (default: a free one)")
     parser.add_argument(
         "--only",
-        choices=("kafka", "postgres", "chromium"),
+        choices=("kafka", "postgres", "s3", "chromium"),
         help="start (or prepare) just one of them; chromium is only prepared, never started",
     )
     parser.add_argument(
@@ -64,7 +69,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def prepare(only: str | None) -> None:
-    """Make later starts quick: fetch the jars, find or install PostgreSQL and Chromium.
+    """Make later starts quick: fetch the jars, find or install PostgreSQL and
+    Chromium, build the S3 server.
 
     A server given in the environment is used instead of a local one (by the
     tests too), so its prerequisites are not demanded.
@@ -82,6 +88,12 @@ def prepare(only: str | None) -> None:
     if only in (None, "chromium"):
         executable = find_chromium()
         print(f"# {chromium_version(executable)}: {executable}")
+    if only in (None, "s3"):
+        if os.environ.get("S3_ENDPOINT_URL"):
+            print("# S3: S3_ENDPOINT_URL is set, no server build needed")
+        else:
+            binary = ensure_s3_server(on_build=lambda note: print(f"# {note}", flush=True))
+            print(f"# S3 server: {binary}")
 
 
 def start_kafka(servers: ExitStack, brokers: int, port: int | None) -> None:
@@ -122,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"DATABASE_URL={postgres.dsn}", flush=True)
             if args.only in (None, "kafka"):
                 start_kafka(servers, args.brokers, args.kafka_port)
+            if args.only in (None, "s3"):
+                s3 = servers.enter_context(LocalS3(args.s3_port))
+                print(f"# versitygw {s3.version}, data in {s3.data_dir}", file=sys.stderr)
+                for name, value in s3.endpoint.environment().items():
+                    print(f"{name}={value}", flush=True)
             print("# running; Ctrl-C to stop", file=sys.stderr, flush=True)
             while True:
                 signal.pause()
