@@ -118,7 +118,8 @@ class RunOutcome:
 
 def _fit(
     stream: StreamSpec, task: TaskSpec, request: RunRequest, rows: list[dict[str, Any]], seed: int, min_rows: int
-) -> tuple[Candidate, int]:
+) -> tuple[Candidate, int, list[str]]:
+    """The candidate, the rows it used and the event ids of its held-out rows."""
     data = task_data(stream, task, rows)
     if data.rows < min_rows:
         raise NotEnoughData(
@@ -128,7 +129,9 @@ def _fit(
     candidate = build_candidate(
         task, request.algorithm, data, request.hyperparameters, request.test_size, seed, min_rows
     )
-    return candidate, data.rows
+    assert data.kept is not None
+    holdout = [str(rows[int(data.kept[i])].get("event_id")) for i in candidate.result.test_rows.tolist()]
+    return candidate, data.rows, holdout
 
 
 class Trainer:
@@ -222,7 +225,9 @@ class Trainer:
         stream, task = resolve_request(self.catalog, request)
         rows, where = data if data is not None else await self._rows(request, stream)
         min_rows = self.settings.train_min_rows if request.trigger == "schedule" else self.settings.train_command_min_rows
-        candidate, usable = await asyncio.to_thread(_fit, stream, task, request, rows, self.settings.train_seed, min_rows)
+        candidate, usable, holdout = await asyncio.to_thread(
+            _fit, stream, task, request, rows, self.settings.train_seed, min_rows
+        )
         active = await registry.active_model(self.pool, stream.name, task.name)
         active_score = None
         if active is not None:
@@ -238,7 +243,8 @@ class Trainer:
         training_window = {**where, "rows": usable, "trigger": request.trigger, "run_id": request.run_id}
         meta = bundle_meta(stream.name, candidate.result, version, training_window)
         relative, hashes, size = await asyncio.to_thread(
-            write_bundle, self.artifact_dir, meta, candidate.onnx_bytes, partial(joblib.dump, candidate.result.pipeline)
+            write_bundle, self.artifact_dir, meta, candidate.onnx_bytes, partial(joblib.dump, candidate.result.pipeline),
+            holdout,
         )
         record = await registry.insert_bundle(
             self.pool, meta, relative, hashes, size, activate=decision.activate, run_id=request.run_id

@@ -28,6 +28,10 @@ from shared.ml.inputs import InputColumn
 ONNX_FILE = "model.onnx"
 META_FILE = "meta.json"
 JOBLIB_FILE = "model.joblib"
+# The event ids of the rows held out from training (the model's test rows):
+# what its metrics were measured on, and rows it must never be judged on as
+# if unseen by another model trained on them.
+HOLDOUT_FILE = "holdout.json"
 
 
 class BundleMeta(BaseModel):
@@ -87,7 +91,7 @@ def bundle_relpath(stream: str, task: str, version: int) -> str:
 
 
 def write_bundle(
-    artifact_dir: Path, meta: BundleMeta, onnx_bytes: bytes, joblib_writer: Any
+    artifact_dir: Path, meta: BundleMeta, onnx_bytes: bytes, joblib_writer: Any, holdout: list[str] | None = None
 ) -> tuple[str, dict[str, str], int]:
     """Write a bundle atomically; returns (relative dir, sha256 per file, total bytes).
 
@@ -103,6 +107,9 @@ def write_bundle(
         (staging / ONNX_FILE).write_bytes(onnx_bytes)
         joblib_writer(staging / JOBLIB_FILE)
         hashes = {ONNX_FILE: sha256_file(staging / ONNX_FILE), JOBLIB_FILE: sha256_file(staging / JOBLIB_FILE)}
+        if holdout is not None:
+            (staging / HOLDOUT_FILE).write_bytes(orjson.dumps({"event_ids": holdout}))
+            hashes[HOLDOUT_FILE] = sha256_file(staging / HOLDOUT_FILE)
         full_meta = meta.model_copy(update={"sha256": hashes})
         (staging / META_FILE).write_bytes(orjson.dumps(full_meta.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         hashes[META_FILE] = sha256_file(staging / META_FILE)

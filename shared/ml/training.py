@@ -71,6 +71,7 @@ class TrainResult:
     metrics: dict[str, float]  # held-out
     X_test: np.ndarray  # float64, float32-representable
     y_test: np.ndarray | None
+    test_rows: np.ndarray  # indices into the X given of the held-out rows
     rows_train: int
     feature_means: dict[str, float]
     classes: list[str] | None = None  # classification: labels in index order
@@ -167,7 +168,8 @@ def _check_inputs(task: TaskSpec, X: np.ndarray, y: np.ndarray | None, names: li
 
 
 def _split(kind: TaskKind, X: np.ndarray, y: np.ndarray | None, test_size: float, seed: int,
-           classes: list[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+           classes: list[str] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(train row indices, test row indices)."""
     if not 0.0 < test_size < 0.9:
         raise TrainingError(f"test_size must be between 0 and 0.9, got {test_size}")
     n_test = int(np.ceil(len(X) * test_size))
@@ -185,7 +187,7 @@ def _split(kind: TaskKind, X: np.ndarray, y: np.ndarray | None, test_size: float
         stratify = y
     indices = np.arange(len(X))
     train_idx, test_idx = train_test_split(indices, test_size=test_size, random_state=seed, stratify=stratify)
-    return X[train_idx], X[test_idx], None if y is None else y[train_idx], None if y is None else y[test_idx]
+    return train_idx, test_idx
 
 
 def _order_clusters(task: TaskSpec, names: list[str], pipeline: Pipeline) -> list[list[float]]:
@@ -267,7 +269,9 @@ def train(
     n_classes = len(classes or ())
     X, y = _check_inputs(task, X, y, names, n_classes, max(min_rows, MIN_ROWS))
     X = X.astype(np.float32).astype(np.float64)
-    X_train, X_test, y_train, y_test = _split(task.kind, X, y, test_size, seed, classes)
+    train_rows, test_rows = _split(task.kind, X, y, test_size, seed, classes)
+    X_train, X_test = X[train_rows], X[test_rows]
+    y_train, y_test = (None, None) if y is None else (y[train_rows], y[test_rows])
     if task.kind is TaskKind.CLASSIFICATION and len(np.unique(y_train)) < n_classes:
         raise NotEnoughData("a class is missing from the training split")
     if chosen is Algorithm.KMEANS and params["n_clusters"] > len(X_train):
@@ -295,6 +299,7 @@ def train(
         metrics=metrics,
         X_test=X_test,
         y_test=y_test,
+        test_rows=test_rows,
         rows_train=len(X_train),
         feature_means={name: float(v) for name, v in zip(names, X_train.mean(axis=0), strict=True)},
         classes=classes,
