@@ -185,3 +185,16 @@ def test_declaration_files_on_disk_are_read_as_yaml(tmp_path: Path) -> None:
     path.write_text("name: houses\nfields: [\n")
     with pytest.raises(DeclarationInvalid, match="not YAML or JSON at line"):
         load_declaration(path)
+
+
+def test_the_readme_example_declaration_is_valid() -> None:
+    import re
+
+    from tests.processes import REPO
+
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### The declaration format", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    spec = parse_declaration(read_declaration_text(example.group(1)))
+    assert spec.name == "houses" and spec.task("price").kind.value == "regression"
