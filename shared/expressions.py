@@ -6,9 +6,10 @@ A stream may declare fields computed from its other fields, for example::
     cost                = kwh * tariff[tariff_flag] * (1 + tax)
     media_hora_relativa = media_hora / (media_30d + 1)
 
-The text is tokenized and parsed here by hand (recursive descent) into a tree of
-frozen dataclasses, then evaluated with numpy over a whole batch of rows. User
-text never reaches eval, exec, compile or any Python parser.
+The text is tokenized and parsed here by hand (a Pratt parser, i.e. recursive
+descent by binding power) into a tree of frozen dataclasses, then evaluated with
+numpy over a whole batch of rows. User text never reaches eval, exec, compile or
+any Python parser.
 
 Grammar, loosest binding first::
 
@@ -25,8 +26,8 @@ Grammar, loosest binding first::
     NUMBER     := digits with an optional fraction and exponent: 1  2.5  .5  1e-3
     NAME       := [A-Za-z_][A-Za-z0-9_]*  ("and", "or", "not" are reserved)
 
-So ``-2^2 == -4``, ``2^-1 == 0.5``, ``2^3^2 == 2^9``, ``not a < b`` is ``not (a < b)``
-and ``a + b > c and d`` is ``((a + b) > c) and d``.
+So ``-2^2 == -4``, ``2^-1 == 0.5``, ``2^3^2 == 2^9``, ``not a < b`` is ``not (a < b)``,
+``a + b > c and d`` is ``((a + b) > c) and d``, and ``a == not b`` needs parentheses.
 
 Names are columns of the stream (numeric, float64, NaN when missing) or declared
 constants; a column shadows a constant of the same name. ``table[column]`` looks
@@ -36,7 +37,8 @@ table; a key not in the table gives NaN unless the table has a "*" default.
 Functions: ``min(a, b, ...)`` and ``max(a, b, ...)`` (2 or more arguments),
 ``abs(x)``, ``sqrt(x)``, ``log(x)`` (natural), ``exp(x)``, ``round(x)`` and
 ``round(x, digits)`` (half to even; digits a constant whole number),
-``clip(x, lo, hi)`` (= min(max(x, lo), hi)) and ``if(cond, a, b)``.
+``clip(x, lo, hi)`` (= min(max(x, lo), hi)) and ``if(cond, a, b)``. A column may
+share a function's name: ``min`` alone is a name, ``min(...)`` a call.
 
 Values: every result is float64. Missing in, missing out: NaN in any operand
 gives NaN, also for comparisons, ``and``/``or``/``not`` and the condition of
@@ -44,6 +46,9 @@ gives NaN, also for comparisons, ``and``/``or``/``not`` and the condition of
 or 0.0; a number is true when nonzero. Division by zero gives ±inf (0/0 NaN),
 ``%`` takes the sign of the divisor (as in Python) and gives NaN for a zero
 divisor, ``log`` of 0 is -inf and of a negative number NaN, like sqrt of one.
+``Expression.check`` refuses what a declaration alone shows to be wrong: unknown
+names, tables and key columns, a divisor that folds to the constant 0, log or sqrt
+of a constant out of their domain, and round() digits that are not a constant.
 
 Limits: at most 1000 characters, 200 nodes (numbers, names, lookups, operators,
 calls) and 50 levels of nesting (parentheses, calls, unary operators, ``^``).
