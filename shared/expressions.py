@@ -59,7 +59,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
@@ -483,6 +483,20 @@ def _table_value(table: Mapping[str, float], key: Any, default: float) -> float:
     return float(table.get(str(key), default))
 
 
+def _lookup(table: Mapping[str, float], keys: Iterable[Any]) -> np.ndarray:
+    default = float(table.get("*", math.nan))
+    # A batch holds few distinct keys: remember each one's value (keyed with its type, as True == 1).
+    memo: dict[tuple[type, Any], float] = {}
+    values = []
+    for key in keys:
+        slot = (key.__class__, key)
+        value = memo.get(slot)
+        if value is None:
+            value = memo[slot] = _table_value(table, key, default)
+        values.append(value)
+    return np.array(values, dtype=np.float64)
+
+
 def _suggestion(name: str, known: Collection[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -570,11 +584,10 @@ class Expression:
                 raise self._unknown_lookup(node, tables, ())
             if node.column not in columns:
                 raise self._error(f"unknown key column {node.column!r}", node.column_pos)
-            keys, table = columns[node.column], tables[node.table]
+            keys = columns[node.column]
             if len(keys) != rows:
                 raise self._error(f"column {node.column!r} has {len(keys)} values, expected {rows}", node.column_pos)
-            default = float(table.get("*", math.nan))
-            return np.fromiter((_table_value(table, key, default) for key in keys), dtype=np.float64, count=rows)
+            return _lookup(tables[node.table], keys)
 
         with np.errstate(all="ignore"):
             value = _eval(self.root, _Env(self.text, name, lookup))
