@@ -6,9 +6,10 @@ A stream may declare fields computed from its other fields, for example::
     area_fee     = area_m2 * fee[district] * (1 + vat)
     relative     = hour_mean / (month_mean + 1)
 
-The text is tokenized and parsed here by hand (recursive descent) into a tree of
-frozen dataclasses, then evaluated with numpy over a whole batch of rows. User
-text never reaches eval, exec, compile or any Python parser.
+The text is tokenized and parsed here by hand (a Pratt parser, i.e. recursive
+descent by binding power) into a tree of frozen dataclasses, then evaluated with
+numpy over a whole batch of rows. User text never reaches eval, exec, compile or
+any Python parser.
 
 Grammar, loosest binding first::
 
@@ -25,8 +26,8 @@ Grammar, loosest binding first::
     NUMBER     := digits with an optional fraction and exponent: 1  2.5  .5  1e-3
     NAME       := [A-Za-z_][A-Za-z0-9_]*  ("and", "or", "not" are reserved)
 
-So ``-2^2 == -4``, ``2^-1 == 0.5``, ``2^3^2 == 2^9``, ``not a < b`` is ``not (a < b)``
-and ``a + b > c and d`` is ``((a + b) > c) and d``.
+So ``-2^2 == -4``, ``2^-1 == 0.5``, ``2^3^2 == 2^9``, ``not a < b`` is ``not (a < b)``,
+``a + b > c and d`` is ``((a + b) > c) and d``, and ``a == not b`` needs parentheses.
 
 Names are columns of the stream (numeric, float64, NaN when missing) or declared
 constants; a column shadows a constant of the same name. ``table[column]`` looks
@@ -36,7 +37,8 @@ table; a key not in the table gives NaN unless the table has a "*" default.
 Functions: ``min(a, b, ...)`` and ``max(a, b, ...)`` (2 or more arguments),
 ``abs(x)``, ``sqrt(x)``, ``log(x)`` (natural), ``exp(x)``, ``round(x)`` and
 ``round(x, digits)`` (half to even; digits a constant whole number),
-``clip(x, lo, hi)`` (= min(max(x, lo), hi)) and ``if(cond, a, b)``.
+``clip(x, lo, hi)`` (= min(max(x, lo), hi)) and ``if(cond, a, b)``. A column may
+share a function's name: ``min`` alone is a name, ``min(...)`` a call.
 
 Values: every result is float64. Missing in, missing out: NaN in any operand
 gives NaN, also for comparisons, ``and``/``or``/``not`` and the condition of
@@ -44,6 +46,9 @@ gives NaN, also for comparisons, ``and``/``or``/``not`` and the condition of
 or 0.0; a number is true when nonzero. Division by zero gives ±inf (0/0 NaN),
 ``%`` takes the sign of the divisor (as in Python) and gives NaN for a zero
 divisor, ``log`` of 0 is -inf and of a negative number NaN, like sqrt of one.
+``Expression.check`` refuses what a declaration alone shows to be wrong: unknown
+names, tables and key columns, a divisor that folds to the constant 0, log or sqrt
+of a constant out of their domain, and round() digits that are not a constant.
 
 Limits: at most 1000 characters, 200 nodes (numbers, names, lookups, operators,
 calls) and 50 levels of nesting (parentheses, calls, unary operators, ``^``).
@@ -54,7 +59,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import reduce
@@ -478,6 +483,20 @@ def _table_value(table: Mapping[str, float], key: Any, default: float) -> float:
     return float(table.get(str(key), default))
 
 
+def _lookup(table: Mapping[str, float], keys: Iterable[Any]) -> np.ndarray:
+    default = float(table.get("*", math.nan))
+    # A batch holds few distinct keys: remember each one's value (keyed with its type, as True == 1).
+    memo: dict[tuple[type, Any], float] = {}
+    values = []
+    for key in keys:
+        slot = (key.__class__, key)
+        value = memo.get(slot)
+        if value is None:
+            value = memo[slot] = _table_value(table, key, default)
+        values.append(value)
+    return np.array(values, dtype=np.float64)
+
+
 def _suggestion(name: str, known: Collection[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -565,11 +584,10 @@ class Expression:
                 raise self._unknown_lookup(node, tables, ())
             if node.column not in columns:
                 raise self._error(f"unknown key column {node.column!r}", node.column_pos)
-            keys, table = columns[node.column], tables[node.table]
+            keys = columns[node.column]
             if len(keys) != rows:
                 raise self._error(f"column {node.column!r} has {len(keys)} values, expected {rows}", node.column_pos)
-            default = float(table.get("*", math.nan))
-            return np.fromiter((_table_value(table, key, default) for key in keys), dtype=np.float64, count=rows)
+            return _lookup(tables[node.table], keys)
 
         with np.errstate(all="ignore"):
             value = _eval(self.root, _Env(self.text, name, lookup))

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import shared.expressions
@@ -455,48 +455,73 @@ def test_the_module_never_hands_text_to_python() -> None:
 
 # --- property: the parser agrees with a reference evaluator over Python floats ---------------
 #
-# Trees are generated, printed with only the parentheses precedence needs (plus random extra
-# ones), parsed and evaluated by the module, and evaluated directly by `reference` below. The
-# operations are those whose float results do not depend on the maths library: + - * / % sqrt
-# abs min max clip round if, comparisons, logic, lookups, and ^ with exponents 0, 1 and 2 (for
-# which numpy computes x*x). log and exp are covered by the tables above.
+# Two generators: trees (printed with only the parentheses precedence needs, plus explicit
+# extra ones) and flat chains of operators without parentheses. The module parses and
+# evaluates the text; `reference` evaluates the tree directly (for chains, the tree an
+# operator-stack algorithm builds from the documented precedence table). The operations are
+# those whose float results do not depend on the maths library: + - * / % sqrt abs min max
+# clip round if, comparisons, logic, lookups, and ^ with exponents 0, 1 and 2 (numpy computes
+# x^2 as x*x). log and exp are covered by the tables above.
 
 KEYS = ["x", "y", "w", None, True, False]
 P_CONSTANTS = {"k": 3.0, "z": 0.0, "h": 0.5}
 P_TABLES = {"t": {"x": 1.5, "y": -2.0, "true": 4.0}, "d": {"x": 1.0, "*": 9.0}}
 COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
            "!=": operator.ne}
+# The precedence levels of the module docstring, loosest first.
 LEVEL = {"or": 1, "and": 2, "not": 3, **dict.fromkeys(COMPARE, 4), "+": 5, "-": 5, "*": 6, "/": 6, "%": 6,
-         "neg": 7, "pow": 8}
+         "neg": 7, "^": 8}
 ATOM = 9
+ROWS_P = 4
 
 numbers = st.one_of(
     st.integers(0, 20).map(lambda i: ("num", float(i), str(i))),
     st.floats(0, 1000, allow_nan=False).map(lambda v: ("num", v, repr(v))),
     st.sampled_from([("num", 0.5, ".5"), ("num", 0.001, "1e-3"), ("num", 2500.0, "2.5E3"), ("num", 1e300, "1e300")]),
 )
+columns = st.sampled_from(["a", "b", "c"]).map(lambda name: ("name", name))
 leaves = st.one_of(
     numbers,
-    st.sampled_from(["a", "b", "c"]).map(lambda name: ("name", name)),
+    columns,
+    columns,
     st.sampled_from(sorted(P_CONSTANTS)).map(lambda name: ("name", name)),
     st.sampled_from(sorted(P_TABLES)).map(lambda table: ("lookup", table)),
 )
+exponents = st.sampled_from([("num", 0.0, "0"), ("num", 1.0, "1"), ("num", 2.0, "2"), ("num", 2.0, "2.0")])
+
+# Each kind of node with its number of operands; a tree draws a number of operators and
+# spends them, so every example is operator-dense.
+KINDS = [
+    *[(("bin", op), 2) for op in ["+", "-", "*", "/", "%", *COMPARE, "and", "or"]],
+    (("call", "min"), 2), (("call", "max"), 3), (("call", "clip"), 3), (("call", "if"), 3),
+    (("call", "abs"), 1), (("call", "sqrt"), 1), (("call", "round"), 1), (("round2",), 1),
+    (("neg",), 1), (("neg",), 1), (("not",), 1), (("paren",), 1), (("pow",), 1),
+]
 
 
-def extend(children: st.SearchStrategy) -> st.SearchStrategy:
-    return st.one_of(
-        st.tuples(st.sampled_from(["neg", "not", "paren"]), children),
-        st.tuples(st.just("bin"), st.sampled_from(sorted(LEVEL.keys() - {"not", "neg", "pow"})), children, children),
-        st.tuples(st.just("pow"), children, st.sampled_from(["0", "1", "2", "2.0"])),
-        st.tuples(st.just("call"), st.sampled_from(["min", "max"]), st.lists(children, min_size=2, max_size=3)),
-        st.tuples(st.just("call"), st.sampled_from(["abs", "sqrt", "round"]), st.lists(children, min_size=1,
-                                                                                       max_size=1)),
-        st.tuples(st.just("call"), st.sampled_from(["clip", "if"]), st.lists(children, min_size=3, max_size=3)),
-        st.tuples(st.just("round2"), children, st.sampled_from([-1, 0, 1, 2])),
-    )
+@st.composite
+def trees(draw: st.DrawFn, max_operators: int = 10) -> tuple:
+    def build(operators: int) -> tuple:
+        if operators == 0:
+            return draw(leaves)
+        kind, arity = draw(st.sampled_from(KINDS))
+        sizes, left = [], operators - 1
+        for _ in range(arity - 1):
+            sizes.append(draw(st.integers(0, left)))
+            left -= sizes[-1]
+        children = [build(size) for size in [*sizes, left]]
+        match kind:
+            case ("bin", op):
+                return ("bin", op, *children)
+            case ("call", function):
+                return ("call", function, children)
+            case ("round2",):
+                return ("round2", children[0], draw(st.sampled_from([-1, 0, 1, 2])))
+            case ("pow",):
+                return ("bin", "^", children[0], draw(exponents))
+        return (kind[0], children[0])
 
-
-trees = st.recursive(leaves, extend, max_leaves=12)
+    return build(draw(st.integers(1, max_operators)))
 
 
 def render(tree: tuple) -> tuple[str, int]:
@@ -519,12 +544,14 @@ def render(tree: tuple) -> tuple[str, int]:
             return "-" + operand(child, LEVEL["neg"]), LEVEL["neg"]
         case ("not", child):
             return "not " + operand(child, LEVEL["not"]), LEVEL["not"]
-        case ("pow", base, exponent):
-            return f"{operand(base, ATOM)} ^ {exponent}", LEVEL["pow"]
         case ("bin", op, left, right):
             level = LEVEL[op]
-            # Comparisons take sums on both sides; other operators are left-associative.
-            left_min, right_min = (LEVEL["+"], LEVEL["+"]) if op in COMPARE else (level, level + 1)
+            if op in COMPARE:  # non-associative: sums on both sides
+                left_min, right_min = LEVEL["+"], LEVEL["+"]
+            elif op == "^":  # right-associative: an atom on the left, a unary operand on the right
+                left_min, right_min = ATOM, LEVEL["neg"]
+            else:  # left-associative
+                left_min, right_min = level, level + 1
             return f"{operand(left, left_min)} {op} {operand(right, right_min)}", level
         case ("call", function, args):
             return f"{function}({', '.join(render(arg)[0] for arg in args)})", ATOM
@@ -543,6 +570,13 @@ def divide(x: float, y: float) -> float:
     return x / y
 
 
+def power(x: float, e: float) -> float:
+    if math.isnan(x) or math.isnan(e):
+        return NAN
+    assume(e in (0.0, 1.0, 2.0))  # other exponents go through the maths library (a chain 2 ^ 2 gives 4)
+    return {0.0: 1.0, 1.0: x, 2.0: x * x}[e]
+
+
 def rounded(x: float, digits: int) -> float:
     """numpy's documented rounding: scale by 10^digits, round half to even, scale back."""
     if not math.isfinite(x) or (digits >= 0 and abs(x) >= 2.0**52):
@@ -553,6 +587,10 @@ def rounded(x: float, digits: int) -> float:
         return math.copysign(round(scaled), scaled) / 10.0**digits
     scaled = x / 10.0**-digits
     return math.copysign(round(scaled), scaled) * 10.0**-digits
+
+
+ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": divide, "^": power,
+              "%": lambda x, y: NAN if math.isnan(x) or math.isnan(y) or y == 0 else x % y}
 
 
 def reference(tree: tuple, row: dict[str, Any]) -> float:
@@ -577,22 +615,13 @@ def reference(tree: tuple, row: dict[str, Any]) -> float:
         case ("not", child):
             x = value(child)
             return boolean(x == 0, x)
-        case ("pow", base, exponent):
-            x, e = value(base), float(exponent)
-            return NAN if math.isnan(x) else {0.0: 1.0, 1.0: x, 2.0: x * x}[e]
         case ("bin", op, left, right):
             x, y = value(left), value(right)
             if op in COMPARE:
                 return boolean(COMPARE[op](x, y), x, y)
-            if op == "and":
-                return boolean(x != 0 and y != 0, x, y)
-            if op == "or":
-                return boolean(x != 0 or y != 0, x, y)
-            if op == "/":
-                return divide(x, y)
-            if op == "%":
-                return NAN if math.isnan(x) or math.isnan(y) or y == 0 else x % y
-            return {"+": operator.add, "-": operator.sub, "*": operator.mul}[op](x, y)
+            if op in ("and", "or"):
+                return boolean((x != 0 and y != 0) if op == "and" else (x != 0 or y != 0), x, y)
+            return ARITHMETIC[op](x, y)
         case ("call", function, args):
             xs = [value(arg) for arg in args]
             if function == "if":
@@ -611,26 +640,108 @@ def reference(tree: tuple, row: dict[str, Any]) -> float:
     raise AssertionError(tree)
 
 
+finite_values = st.floats(-1000, 1000, allow_nan=False)
 column_values = st.one_of(
-    st.floats(-1000, 1000, allow_nan=False),
+    finite_values,
+    finite_values,
     st.sampled_from([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 3.0, NAN, 1e300, -1e300, math.inf]),
 )
-ROWS_P = 4
+rows = st.tuples(
+    st.fixed_dictionaries({name: st.lists(column_values, min_size=ROWS_P, max_size=ROWS_P) for name in "abc"}),
+    st.lists(st.sampled_from(KEYS), min_size=ROWS_P, max_size=ROWS_P),
+)
+
+
+def assert_agrees(text: str, tree: tuple, data: tuple[dict[str, list], list]) -> None:
+    values, keys = data
+    expected = np.array([reference(tree, {**{n: v[i] for n, v in values.items()}, "key": keys[i]})
+                         for i in range(ROWS_P)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        actual = parse(text).evaluate({**{n: np.array(v) for n, v in values.items()}, "key": keys},
+                                      P_CONSTANTS, P_TABLES, ROWS_P)
+    assert np.isclose(actual, expected, rtol=1e-9, atol=0.0, equal_nan=True).all(), (text, actual, expected)
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    tree=trees,
-    columns=st.fixed_dictionaries({name: st.lists(column_values, min_size=ROWS_P, max_size=ROWS_P)
-                                   for name in "abc"}),
-    keys=st.lists(st.sampled_from(KEYS), min_size=ROWS_P, max_size=ROWS_P),
-)
-def test_parser_and_numpy_agree_with_the_reference(tree: tuple, columns: dict[str, list], keys: list) -> None:
-    text, _ = render(tree)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        actual = parse(text).evaluate({**{n: np.array(v) for n, v in columns.items()}, "key": keys},
-                                      P_CONSTANTS, P_TABLES, ROWS_P)
-    expected = np.array([reference(tree, {**{n: v[i] for n, v in columns.items()}, "key": keys[i]})
-                         for i in range(ROWS_P)])
-    assert np.isclose(actual, expected, rtol=1e-9, atol=0.0, equal_nan=True).all(), (text, actual, expected)
+@given(tree=trees(), data=rows)
+def test_trees_agree_with_the_reference(tree: tuple, data: tuple[dict[str, list], list]) -> None:
+    assert_agrees(render(tree)[0], tree, data)
+
+
+class ChainedComparison(Exception):
+    pass
+
+
+ALPHABETS = [
+    ["+", "-"], ["-"], ["*", "/", "%"], ["/"], ["%"], ["^"], ["^", "^", "-"], ["^", "*"],
+    ["and", "or"], ["and", "or", "<"], ["+", "*", "<=", "and"], ["==", "-", "or"], ["!=", ">", ">=", "/"],
+    ["+", "-", "*", "/", "%", "^", "and", "or", *COMPARE],
+]
+chain_leaves = st.one_of(numbers, columns, columns, st.sampled_from(sorted(P_CONSTANTS)).map(lambda n: ("name", n)))
+
+
+@st.composite
+def chains(draw: st.DrawFn) -> list[Any]:
+    """Operands (leaf trees, each after prefix operators) and infix operators, alternating."""
+    # A few operators per chain, so the same ones meet often (where associativity shows).
+    operators = draw(st.lists(st.sampled_from(draw(st.sampled_from(ALPHABETS))), min_size=2, max_size=6))
+    items: list[Any] = []
+    for before in [None, *operators]:
+        if before is not None:
+            items.append(before)
+        if before == "^":
+            # Powers stay in 0, 1, 2 (see the section comment); mostly 0 and 1, whose powers are 0 and 1.
+            items.append(draw(st.sampled_from([("num", 0.0, "0"), ("num", 1.0, "1"), ("num", 1.0, "1.0"),
+                                               ("num", 2.0, "2")])))
+        else:
+            # 'not' binds looser than comparisons: it may start an operand only after and/or.
+            nots = draw(st.integers(0, 2)) if before in (None, "and", "or") else 0
+            items += ["not"] * nots + ["-"] * draw(st.integers(0, 2)) + [draw(chain_leaves)]
+    return items
+
+
+def operator_stack_tree(items: list[Any]) -> tuple:
+    """The tree of a flat chain by the documented levels, built with an operator stack."""
+    output: list[tuple] = []
+    stack: list[tuple[str, bool]] = []  # (operator, is prefix)
+
+    def reduce_top() -> None:
+        op, prefix = stack.pop()
+        if prefix:
+            output.append((op, output.pop()))
+        else:
+            right, left = output.pop(), output.pop()
+            output.append(("bin", op, left, right))
+
+    expect_operand = True
+    for item in items:
+        if expect_operand and item in ("-", "not"):
+            stack.append(("neg" if item == "-" else "not", True))
+        elif expect_operand:
+            output.append(item)
+            expect_operand = False
+        else:
+            while stack and (LEVEL[stack[-1][0]] > LEVEL[item] or (LEVEL[stack[-1][0]] == LEVEL[item]
+                                                                  and item != "^")):
+                if item in COMPARE and stack[-1][0] in COMPARE:
+                    raise ChainedComparison
+                reduce_top()
+            stack.append((item, False))
+            expect_operand = True
+    while stack:
+        reduce_top()
+    return output[0]
+
+
+@settings(max_examples=600, deadline=None)
+@given(items=chains(), data=rows)
+def test_chains_follow_the_documented_precedence(items: list[Any], data: tuple[dict[str, list], list]) -> None:
+    text = " ".join(item if isinstance(item, str) else render(item)[0] for item in items)
+    try:
+        tree = operator_stack_tree(items)
+    except ChainedComparison:
+        with pytest.raises(ExpressionError, match="comparisons cannot be chained"):
+            parse(text)
+        return
+    assert_agrees(text, tree, data)
