@@ -21,7 +21,7 @@ from pyarrow.fs import AwsStandardS3RetryStrategy, FileSelector, FileSystem, Fil
 
 from shared.infra.ports import port_open
 from shared.infra.s3 import LocalS3, S3Endpoint
-from shared.streams import ENERGY, STREAMS
+from tests.streams import ENERGY, STREAMS
 
 DAYS = ("2026-11-01", "2026-11-02", "2026-11-03")
 PARTITIONING = ds.partitioning(pa.schema([("day", pa.string()), ("stream", pa.string())]), flavor="hive")
