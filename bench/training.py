@@ -25,13 +25,13 @@ from typing import Any
 import joblib
 
 from bench.context import Bench
-from bench.datasets import StreamData, synthetic
-from shared.ml.bundle import BundleMeta, write_bundle
-from shared.ml.evaluate import PRIMARY_METRIC
+from bench.datasets import task_matrices
+from shared.ml.bundle import write_bundle
+from shared.ml.dataset import TaskData
 from shared.ml.export import export
-from shared.ml.training import train
-from shared.streams import Algorithm, StreamSpec, TaskSpec
-from bench.streams import STREAMS
+from shared.ml.publish import bundle_meta
+from shared.ml.training import TrainResult, train
+from shared.streams import Algorithm, StreamSpec, TaskSpec, builtin_streams
 
 
 def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None, *,
@@ -50,12 +50,8 @@ def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | Non
     return seconds
 
 
-def _bundle_size(task: TaskSpec, stream: str, result: Any, onnx_bytes: bytes) -> int:
-    meta = BundleMeta(
-        stream=stream, task=task.name, kind=task.kind.value, algorithm=result.algorithm.value, version=1,
-        features=list(task.features), target=task.target, feature_means=result.feature_means,
-        hyperparameters=result.hyperparameters, metrics=result.metrics, rows=result.rows_train, centers=result.centers,
-    )
+def _bundle_size(stream: str, result: TrainResult, onnx_bytes: bytes) -> int:
+    meta = bundle_meta(stream, result, 1, {"bench": "synthetic"})
     scratch = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
     try:
         _, _, size = write_bundle(scratch, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
@@ -64,24 +60,26 @@ def _bundle_size(task: TaskSpec, stream: str, result: Any, onnx_bytes: bytes) ->
     return size
 
 
-def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
+def fit_one(stream: str, task: TaskSpec, algorithm: Algorithm, data: TaskData,
             hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    X, y = data.task(task, rows)
+    """Fit and export one model on ``data`` (shared.ml.dataset.task_data's
+    matrix: what fit_rows hands to train), timing each step."""
     began = time.perf_counter()
-    result = train(task, algorithm, X, y, hyperparameters, seed=0)
+    result = train(task, algorithm, data.X, data.y, hyperparameters, seed=0,
+                   inputs=data.inputs, classes=data.classes, positive=data.positive)
     fit_s = time.perf_counter() - began
     began = time.perf_counter()
     onnx_bytes, _ = export(result)
     export_s = time.perf_counter() - began
     model = result.pipeline.named_steps["model"]
-    metric = PRIMARY_METRIC[task.kind]
+    metric = task.gate_metric
     record: dict[str, Any] = {
         "status": "run",
-        "rows": int(len(X)),
+        "rows": data.rows,
         "fit_s": round(fit_s, 3),
         "export_s": round(export_s, 3),
         "onnx_bytes": len(onnx_bytes),
-        "bundle_bytes": _bundle_size(task, data.stream.name, result, onnx_bytes),
+        "bundle_bytes": _bundle_size(stream, result, onnx_bytes),
         "metric": metric,
         "metric_value": round(float(result.metrics.get(metric, float("nan"))), 4),
     }
@@ -94,7 +92,7 @@ def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
 
 
 def _jobs() -> list[tuple[StreamSpec, TaskSpec, Algorithm]]:
-    return [(stream, task, algorithm) for stream in STREAMS.values() for task in stream.tasks
+    return [(stream, task, algorithm) for stream in builtin_streams() for task in stream.tasks
             for algorithm in task.allowed_algorithms]
 
 
@@ -107,7 +105,7 @@ async def training(bench: Bench) -> dict[str, Any]:
     previous: dict[tuple[str, str, str], dict[str, Any]] = {}
     generation: dict[str, float] = {}
     for size in sorted(plan.training_sizes):
-        data: dict[str, StreamData] = {}
+        data: dict[str, dict[str, TaskData]] = {}
         planned = []
         for stream, task, algorithm in _jobs():
             key = (stream.name, task.name, algorithm.value)
@@ -138,10 +136,10 @@ async def training(bench: Bench) -> dict[str, Any]:
             else:
                 if stream.name not in data:
                     began = time.perf_counter()
-                    data[stream.name] = synthetic(stream.name, size)
+                    data[stream.name] = task_matrices(stream, size)
                     generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
                 params = {"epochs": plan.mlp_epochs_cap} if capped else {}
-                record = {**base, **fit_one(task, algorithm, data[stream.name], size, params)}
+                record = {**base, **fit_one(stream.name, task, algorithm, data[stream.name][task.name], params)}
                 if expected is not None:
                     record["projected_s"] = round(expected, 1)
             previous[key] = record
