@@ -7,7 +7,7 @@ own functions (shared.ml.dataset.task_data / fit_rows)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from typing import Any
 
 import numpy as np
@@ -32,50 +32,97 @@ def make_source(stream: str, seed: int) -> Source:
     return simulate(builtin_stream(stream), GeneratorSettings(generator_seed=seed, generator_sensors=SENSORS))
 
 
-def row_chunks(spec: StreamSpec, records: int, seed: int = 7, chunk: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
-    """``records`` generator records of ``spec``, the valid ones as
-    features-event dicts, ``chunk`` records at a time (one column builder
-    throughout, so rolling windows carry on from chunk to chunk)."""
-    source = make_source(spec.name, seed)
-    columns = StreamColumns(spec, max_keys=SENSORS * 2)
-    encoder = FeaturesEncoder(spec, topic="")
-    categories = [f.name for f in spec.fields if f.type is FieldType.CATEGORY]
-    left = records
-    while left > 0:
-        take = min(chunk, left)
-        left -= take
-        batch = validate_batch(spec, source.next_batch(take))
+class Synthetic:
+    """A stream's generator records, the valid ones as features-event dicts.
+
+    One source and one column builder throughout, so successive calls
+    continue one sequence (rolling windows carry on): the first N records
+    are the same however they are asked for.
+    """
+
+    def __init__(self, spec: StreamSpec, seed: int = 7) -> None:
+        self.spec = spec
+        self.source = make_source(spec.name, seed)
+        self.columns = StreamColumns(spec, max_keys=SENSORS * 2)
+        self.encoder = FeaturesEncoder(spec, topic="")
+        self.categories = [f.name for f in spec.fields if f.type is FieldType.CATEGORY]
+        self.records = 0  # drawn so far, valid or not
+
+    def rows(self, records: int) -> list[dict[str, Any]]:
+        """The valid rows among the next ``records`` records (at most ``CHUNK`` at a time)."""
+        batch = validate_batch(self.spec, self.source.next_batch(records))
+        self.records += records
         rows = batch.valid_indices
         if not len(rows):
-            continue
+            return []
         row_list = rows.tolist()
-        numbers = columns.compute(batch, rows)
+        numbers = self.columns.compute(batch, rows)
         names = list(numbers)
         features = row_dicts(names, np.column_stack([numbers[n] for n in names]))
-        targets = encoder.targets(batch.columns, numbers, row_list)
-        labels = [{name: batch.columns[name][i] for name in categories if batch.columns[name][i] is not None}
-                  for i in row_list]
-        yield [{"features": f, "categories": c, "targets": t} for f, c, t in zip(features, labels, targets, strict=True)]
+        targets = self.encoder.targets(batch.columns, numbers, row_list)
+        columns = batch.columns
+        labels = [{name: columns[name][i] for name in self.categories if columns[name][i] is not None} for i in row_list]
+        return [{"features": f, "categories": c, "targets": t} for f, c, t in zip(features, labels, targets, strict=True)]
 
 
 def synthetic_rows(stream: str, records: int, seed: int = 7) -> list[dict[str, Any]]:
     """Every valid row of ``records`` generator records of a built-in stream."""
-    return [row for chunk in row_chunks(builtin_stream(stream), records, seed) for row in chunk]
+    source = Synthetic(builtin_stream(stream), seed)
+    rows: list[dict[str, Any]] = []
+    while source.records < records:
+        rows.extend(source.rows(min(CHUNK, records - source.records)))
+    return rows
 
 
-def task_matrices(spec: StreamSpec, records: int, seed: int = 7) -> dict[str, TaskData]:
-    """Each task's matrix (shared.ml.dataset.task_data) over ``records``
-    generator records, built a chunk at a time so that a million rows are
-    never held as dicts at once. The one-hot columns and classes are those
-    of the first chunk (all categories of the built-in streams are closed,
-    so their columns do not depend on the rows anyway)."""
-    parts: dict[str, list[TaskData]] = {task.name: [] for task in spec.tasks}
-    for rows in row_chunks(spec, records, seed):
-        for task in spec.tasks:
-            first = parts[task.name][0] if parts[task.name] else None
-            parts[task.name].append(task_data(spec, task, rows, first.inputs if first else None,
-                                              first.classes if first else None))
-    return {name: _concatenate(chunks) for name, chunks in parts.items()}
+class TaskSample:
+    """Each task's matrix (shared.ml.dataset.task_data) over a stream's first
+    N generator records, grown as N grows: a chunk of rows at a time, so a
+    million rows are never held as dicts at once, and the rows of a smaller
+    size are not generated again for a larger one.
+
+    The one-hot columns and classes are those of the first chunk (every
+    category of the built-in streams is closed, so their columns do not
+    depend on the rows anyway).
+    """
+
+    def __init__(self, spec: StreamSpec, seed: int = 7) -> None:
+        self.spec = spec
+        self.synthetic = Synthetic(spec, seed)
+        self.seconds = 0.0  # spent generating so far
+        self._parts: dict[str, list[TaskData]] = {task.name: [] for task in spec.tasks}
+        self._whole: dict[str, TaskData] = {}
+
+    @property
+    def records(self) -> int:
+        return self.synthetic.records
+
+    def projected_seconds(self, records: int) -> float | None:
+        """Seconds to grow to ``records``, at the rate so far (None before any)."""
+        if not self.records:
+            return None
+        return max(records - self.records, 0) * self.seconds / self.records
+
+    def grow(self, records: int) -> float:
+        """Generate up to ``records`` records; returns the seconds it took."""
+        began = time.perf_counter()
+        while self.records < records:
+            rows = self.synthetic.rows(min(CHUNK, records - self.records))
+            for task in self.spec.tasks:
+                parts = self._parts[task.name]
+                first = parts[0] if parts else None
+                parts.append(task_data(self.spec, task, rows, first.inputs if first else None,
+                                       first.classes if first else None))
+            self._whole.clear()
+        took = time.perf_counter() - began
+        self.seconds += took
+        return took
+
+    def data(self, task: str) -> TaskData:
+        whole = self._whole.get(task)
+        if whole is None:
+            whole = self._whole[task] = _concatenate(self._parts[task])
+            self._parts[task] = [whole]  # one copy of the rows, not two
+        return whole
 
 
 def _concatenate(parts: list[TaskData]) -> TaskData:

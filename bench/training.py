@@ -2,13 +2,18 @@
 1M rows of its stream's generator data, the ONNX export (conversion and the
 held-out check), and the bundle's size on disk.
 
-Fits use the trainer's own function (shared.ml.training.train) and its
-default hyperparameters, one thread each. Sizes go smallest first; before a
+Fits use the trainer's own functions and default hyperparameters, one
+thread each: the task's matrix is shared.ml.dataset.task_data's (built a
+chunk of rows at a time, bench.datasets.TaskSample), handed to
+shared.ml.training.train as fit_rows does; only train is timed. Sizes go
+smallest first, each stream's rows grown from the previous size's (the
+generation seconds recorded per size are those of the growth). Before a
 fit, its time is projected from the same algorithm's fit at the previous
 size (linear in rows; n log n for random forests), and each size's fits run
 cheapest first. A fit projected beyond the per-fit cap, or beyond what is
-left of the phase's budget, is not run and is recorded with the projection
-as the reason. MLP epochs are capped at the largest size (said
+left of the phase's budget (less the projected time to generate its rows,
+for a stream's first fit at a size), is not run and is recorded with the
+projection as the reason. MLP epochs are capped at the largest size (said
 in the row).
 """
 
@@ -25,7 +30,7 @@ from typing import Any
 import joblib
 
 from bench.context import Bench
-from bench.datasets import task_matrices
+from bench.datasets import TaskSample
 from shared.ml.bundle import write_bundle
 from shared.ml.dataset import TaskData
 from shared.ml.export import export
@@ -104,8 +109,9 @@ async def training(bench: Bench) -> dict[str, Any]:
     rows_out: list[dict[str, Any]] = []
     previous: dict[tuple[str, str, str], dict[str, Any]] = {}
     generation: dict[str, float] = {}
+    # Each stream's rows, grown to each size in turn (a size's rows start with the smaller size's).
+    samples = {stream.name: TaskSample(stream) for stream in builtin_streams()}
     for size in sorted(plan.training_sizes):
-        data: dict[str, dict[str, TaskData]] = {}
         planned = []
         for stream, task, algorithm in _jobs():
             key = (stream.name, task.name, algorithm.value)
@@ -118,7 +124,10 @@ async def training(bench: Bench) -> dict[str, Any]:
         for _, stream, task, algorithm, capped, expected in planned:
             key = (stream.name, task.name, algorithm.value)
             base = {"stream": stream.name, "task": task.name, "algorithm": algorithm.value, "size": size}
-            left = budget_end - time.monotonic()
+            sample = samples[stream.name]
+            # The first fit of a stream at this size waits for its rows too.
+            generating = sample.projected_seconds(size) or 0.0
+            left = budget_end - time.monotonic() - generating
             reason = None
             if previous.get(key, {}).get("status") == "not run":
                 reason = f"not run at {previous[key]['size']:,} rows either"
@@ -127,6 +136,8 @@ async def training(bench: Bench) -> dict[str, Any]:
                           f"over the {plan.training_fit_cap_s:g} s per-fit cap")
             elif expected is not None and expected > left:
                 reason = f"projected {expected:.0f} s, {max(left, 0):.0f} s left of the phase budget"
+                if generating:
+                    reason += f" once its rows are generated (projected {generating:.0f} s)"
             elif left <= 0:
                 reason = "phase budget used up"
             if reason is not None:
@@ -134,12 +145,10 @@ async def training(bench: Bench) -> dict[str, Any]:
                 if expected is not None:
                     record["projected_s"] = round(expected, 1)
             else:
-                if stream.name not in data:
-                    began = time.perf_counter()
-                    data[stream.name] = task_matrices(stream, size)
-                    generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
+                if sample.records < size:
+                    generation[f"{stream.name}/{size}"] = round(sample.grow(size), 2)
                 params = {"epochs": plan.mlp_epochs_cap} if capped else {}
-                record = {**base, **fit_one(stream.name, task, algorithm, data[stream.name][task.name], params)}
+                record = {**base, **fit_one(stream.name, task, algorithm, sample.data(task.name), params)}
                 if expected is not None:
                     record["projected_s"] = round(expected, 1)
             previous[key] = record
