@@ -49,7 +49,7 @@ class Synthetic:
         self.records = 0  # drawn so far, valid or not
 
     def rows(self, records: int) -> list[dict[str, Any]]:
-        """The valid rows among the next ``records`` records (at most ``CHUNK`` at a time)."""
+        """The valid rows among the next ``records`` records (callers draw ``CHUNK`` at most at a time)."""
         batch = validate_batch(self.spec, self.source.next_batch(records))
         self.records += records
         rows = batch.valid_indices
