@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+
+
+def _finite(value: float | None) -> float | None:
+    # JSON has no NaN or infinity: such a value is a gap in the line.
+    return value if value is None or math.isfinite(value) else None
 
 
 def line_chart(
@@ -23,7 +29,7 @@ def line_chart(
             raise ValueError(f"series {label!r} has {len(values)} values for {len(x)} x positions")
     return {
         "x": list(x),
-        "series": [{"label": label, "values": list(values)} for label, values in series.items()],
+        "series": [{"label": label, "values": [_finite(v) for v in values]} for label, values in series.items()],
         "time": time_axis,
         "markers": [{"x": at, "label": label} for at, label in markers],
     }

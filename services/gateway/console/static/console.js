@@ -4,8 +4,8 @@
 //   and sent as X-API-Key with every htmx request to this origin, never to
 //   another. EventSource (htmx's SSE extension) cannot send headers, so SSE
 //   endpoints get no key.
-// - Charts: an element with data-line-chart="<id of a JSON script element>" is
-//   drawn with uPlot when it appears, on load or after an htmx swap.
+// - Charts: an element with data-line-chart='<the chart as JSON>' is drawn
+//   with uPlot when it appears, on load or after an htmx swap.
 // - Uploads show a progress bar; model downloads carry the key; rows new to a
 //   live table since its last refresh are marked.
 //
@@ -335,11 +335,7 @@
       if (charts.has(element)) {
         return;
       }
-      var source = document.getElementById(element.dataset.lineChart);
-      if (!source) {
-        throw new Error("chart data #" + element.dataset.lineChart + " not found");
-      }
-      drawLineChart(element, JSON.parse(source.textContent));
+      drawLineChart(element, JSON.parse(element.dataset.lineChart));
     });
     return found;
   }

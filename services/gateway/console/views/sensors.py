@@ -61,7 +61,7 @@ class EntityHistory:
 
 
 def _hourly_chart(hours: list[dict[str, Any]]) -> dict[str, object] | None:
-    if not hours:
+    if len(hours) < 2:  # one hour is a row of the table, not a line
         return None
     x = [row["hour"].timestamp() for row in hours]
     return line_chart(x, {
