@@ -19,16 +19,11 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from services.gateway.app import create_app
-from services.gateway.console.live.rates import OffsetSample, RateHistory, lag_by_topic
-from services.gateway.console.live.sampler import PipelineSampler, worker_of
-from services.gateway.console.live.window import StreamWindow, totalled_columns
+from services.gateway.console.live.window import totalled_columns
 from services.gateway.console.routes import PAGES
 from services.gateway.console.templating import CONTENT_SECURITY_POLICY
 from services.gateway.settings import GatewaySettings
-from shared.infra._common import run_coroutine
-from shared.infra.ports import free_port
 from shared.streams import builtin_streams
-from shared.topics import Topics
 from tests.console.evil import IMAGE, SCRIPT, evil_declaration, evil_name, evil_record
 from tests.console.stack import API_KEY, Stack
 from tests.gateway.files import csv_bytes, energy_table
@@ -307,46 +302,3 @@ def test_html_from_users_and_streams_is_text(client: TestClient) -> None:
     assert "&lt;script&gt;" in live
     predict = html_page(client, f"/predict-by-hand?stream={name}")
     assert '<option value="&lt;script&gt;alert(&#39;fluxo-xss&#39;)&lt;/script&gt;">' in predict
-
-
-# --- Kafka down and the pure parts --------------------------------------------
-
-
-def test_a_broker_that_does_not_answer_is_shown_down_quickly() -> None:
-    port = free_port()  # nothing listens there
-    sampler = PipelineSampler(f"127.0.0.1:{port}", Topics("x."), lambda: ["energy"], interval=1.0, timeout=2.0)
-    began = time.monotonic()
-    run_coroutine(sampler.sample())
-    assert time.monotonic() - began < 10  # the deadline held (2 s, plus closing the clients)
-    assert sampler.kafka_up is False and sampler.error
-    assert sampler.rate("x.raw.energy") is None and sampler.workers == {}
-    run_coroutine(sampler.close())
-
-
-def test_rates_lag_and_worker_groups() -> None:
-    history = RateHistory(horizon=60)
-    assert history.rate("t") is None
-    history.add(OffsetSample(0.0, {"t": 100}))
-    history.add(OffsetSample(5.0, {"t": 150}))
-    assert history.rate("t") == 10.0
-    for at in range(10, 200, 5):
-        history.add(OffsetSample(float(at), {"t": 150 + 2 * (at - 5)}))
-    assert history.rate("t") == pytest.approx(2.0)
-    from aiokafka import TopicPartition as TP
-
-    ends = {TP("a", 0): 10, TP("a", 1): 5, TP("b", 0): 7}
-    assert lag_by_topic(ends, {TP("a", 0): 8}) == {"a": 7}  # partition 1 never committed: all of it
-    assert worker_of("p.normalizer", "p.") == "normalizer"
-    assert worker_of("p.trainer-all", "p.") == "trainer"
-    assert worker_of("q.normalizer", "p.") is None and worker_of("p.consumers", "p.") is None
-
-
-def test_a_stream_window_totals_each_event_once() -> None:
-    spec = next(s for s in builtin_streams() if totalled_columns(s))
-    window = StreamWindow.of(spec, size=3)
-    column = totalled_columns(spec)[0][0]
-    for i in range(5):
-        window.add({"event_id": f"e{i}", "features": {column: 1.5}})
-    window.add({"event_id": "e4", "features": {column: 1.5}})  # redelivered
-    assert window.totals[column].value == 7.5 and window.counted == 5
-    assert [e["event_id"] for e in window.latest(10)] == ["e4", "e3", "e2"]

@@ -369,6 +369,7 @@
   ready(function () {
     bindKeyForms();
     showCharts(document);
+    markFreshRows(document); // the rows the page came with are the baseline
   });
 
   // New content from an htmx swap may bring charts of its own.
