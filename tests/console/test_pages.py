@@ -23,6 +23,7 @@ from services.gateway.console.live.window import totalled_columns
 from services.gateway.console.routes import PAGES
 from services.gateway.console.templating import CONTENT_SECURITY_POLICY
 from services.gateway.settings import GatewaySettings
+from shared.infra.ports import free_port
 from shared.streams import builtin_streams
 from tests.console.evil import IMAGE, SCRIPT, evil_declaration, evil_name, evil_record
 from tests.console.stack import API_KEY, Stack
@@ -129,12 +130,12 @@ def test_overview_shows_every_stream_model_and_service(client: TestClient, conso
         return html if "—/s" not in html.split("Services")[0] and 'data-service="trainer"><span class="status status-up"' in html else None
 
     html = eventually("rates and the workers' groups on the overview", measured)
-    for name in STREAMS:
-        assert f'data-stream="{name}"' in html
+    rows = dict(re.findall(r'<tr data-stream="(\w+)">(.*?)</tr>', html, re.S))
     for spec in builtin_streams():
+        row = rows[spec.name]
         for task in spec.tasks:
-            assert f'data-task="{task.name}"' in html
-    assert "no model yet" not in html  # the stack has a model for every task
+            assert f'data-task="{task.name}"' in row
+        assert "no model yet" not in row  # the stack has a model for every built-in task
     for service in ("gateway", "kafka", "postgres", "normalizer", "consumer"):
         assert f'data-service="{service}"><span class="status status-up">' in html, service
     assert 'data-service="generator"><span class="status status-unknown">' in html
@@ -302,3 +303,26 @@ def test_html_from_users_and_streams_is_text(client: TestClient) -> None:
     assert "&lt;script&gt;" in live
     predict = html_page(client, f"/predict-by-hand?stream={name}")
     assert '<option value="&lt;script&gt;alert(&#39;fluxo-xss&#39;)&lt;/script&gt;">' in predict
+
+
+def test_the_overview_shows_kafka_down_and_still_answers(client: TestClient) -> None:
+    """The console's sampler pointed at a port where no broker listens: the
+    overview says Kafka is down (and that the workers cannot be asked)
+    instead of waiting for it."""
+    fragment(client, "/overview/live")  # the console's readers are running
+    sampler = client.app.state.console_runtime.sampler
+    broker = sampler.bootstrap
+    sampler.bootstrap = f"127.0.0.1:{free_port()}"
+    client.portal.call(sampler.close)  # the next sample connects afresh, to nothing
+    try:
+        html = eventually("Kafka shown down", lambda: (
+            page if 'data-service="kafka"><span class="status status-down">' in (page := fragment(client, "/overview/live"))
+            else None))
+        for worker in ("normalizer", "consumer", "trainer"):
+            assert f'data-service="{worker}"><span class="status status-unknown">' in html
+        assert "last answered" in html
+    finally:
+        sampler.bootstrap = broker
+        client.portal.call(sampler.close)
+    eventually("Kafka shown up again", lambda: 'data-service="kafka"><span class="status status-up">'
+               in fragment(client, "/overview/live"))

@@ -294,7 +294,7 @@ def test_overview_loads_cleanly_and_draws_the_sample_chart(
     assert page.locator(".u-legend .u-label").all_inner_texts()[1:] == ["sample load", "baseline"]
     assert page.locator("nav [aria-current=page]").inner_text() == "Overview"
 
-    shot = screenshot("console-overview")
+    shot = screenshot("layout-check")
     assert shot.read_bytes().startswith(b"\x89PNG")
     browser_page.assert_no_problems()
 

@@ -46,6 +46,11 @@ class ConsoleRuntime:
         ]
         return runtime
 
+    @property
+    def reading(self) -> bool:
+        """Whether the event reader keeps up: it follows the topics and Kafka answered the last sample."""
+        return self.tail.following and self.sampler.kafka_up is not False
+
     async def stop(self) -> None:
         self._stop.set()
         _, pending = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)

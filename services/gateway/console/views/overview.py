@@ -83,7 +83,7 @@ async def overview(state: GatewayState, runtime: ConsoleRuntime) -> Overview:
         lines.append(StreamLine(
             name, declared.version, declared.status, declared.spec.description,
             sampler.rate(topics.raw(name)), sampler.rate(topics.predictions(name)),
-            window.dead_letter_rate(now) if window is not None and runtime.tail.following else None,
+            window.dead_letter_rate(now) if window is not None and runtime.reading else None,
             lag, _model_lines(state, declared, registry),
         ))
     health = await services_health(state, runtime)

@@ -131,7 +131,7 @@ async def live_table(state: GatewayState, runtime: ConsoleRuntime, declared: Dec
                          predictions.latest(state.pool, spec.name, LIVE_EVENTS))
     if not isinstance(rows, Outage):
         rows = event_rows(spec, rows, window, columns)
-    return LiveTable(columns, [task.name for task in spec.tasks], rows, runtime.tail.following)
+    return LiveTable(columns, [task.name for task in spec.tasks], rows, runtime.reading)
 
 
 async def task_charts(state: GatewayState, spec: StreamSpec) -> list[TaskChart] | Outage:
@@ -156,11 +156,10 @@ async def task_charts(state: GatewayState, spec: StreamSpec) -> list[TaskChart] 
 def summary(state: GatewayState, runtime: ConsoleRuntime, declared: Declared) -> StreamSummary:
     name = declared.spec.name
     window = runtime.tail.window(name)
-    following = runtime.tail.following and window is not None
     return StreamSummary(
         declared,
         runtime.sampler.rate(state.topics.raw(name)),
-        window.dead_letter_rate(time.time()) if following and window is not None else None,
+        window.dead_letter_rate(time.time()) if runtime.reading and window is not None else None,
         list(window.totals.values()) if window is not None else [],
         window.counted if window is not None else 0,
         window.since() if window is not None else None,
