@@ -128,7 +128,7 @@ async def live_table(state: GatewayState, runtime: ConsoleRuntime, declared: Dec
     totalled = list(window.totals) if window is not None else []
     columns = shown_columns(spec, totalled)
     rows = await guarded("predictions", state.settings.dependency_timeout_seconds,
-                         predictions.latest(state.pool, spec.name, LIVE_EVENTS))
+                         predictions.latest(state.pool, spec.name, LIVE_EVENTS, len(spec.tasks)))
     if not isinstance(rows, Outage):
         rows = event_rows(spec, rows, window, columns)
     return LiveTable(columns, [task.name for task in spec.tasks], rows, runtime.reading)
