@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
-from services.gateway.console import install_console
+from services.gateway.console import install_console, stop_console
 from services.gateway.declarations import load_catalog
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import MetricsMiddleware
@@ -50,6 +50,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         async with contextlib.AsyncExitStack() as stack:
             state = await _start(settings, stack)
             app.state.gateway = state
+            stack.push_async_callback(stop_console, app)  # the console's Kafka readers, if a page started them
             log.info("gateway_ready", streams=state.catalog.names(), models=len(state.models.loaded()))
             yield
         log.info("gateway_stopped")

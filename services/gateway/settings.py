@@ -47,9 +47,23 @@ class GatewaySettings(ServiceSettings):
     )
     sensors_stream: str = Field("pressure", pattern=r"^[a-z][a-z0-9_]*$", description="The entity stream GET /sensors shows.")
     max_events_per_call: int = Field(1000, ge=1, description="Most records one POST /v1/streams/{name}/events takes.")
+    console_sample_seconds: float = Field(
+        5.0, gt=0, le=300, description="Web console: how often topic and consumer-group offsets are sampled (rates, lag)."
+    )
+    console_recent_events: int = Field(
+        2000, ge=10, le=100_000, description="Web console: features events kept per stream to show beside predictions."
+    )
+    console_backfill_events: int = Field(
+        200, ge=0, le=100_000, description="Web console: events per partition read back when it starts following a stream."
+    )
+    console_map_tiles_url: str | None = Field(
+        None, max_length=500, pattern=r"^https?://[^\s'\"<>]+\{z\}[^\s'\"<>]*$",
+        description="Web console: a map tile server, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png "
+        "(unset: sensors are drawn on a plain plot, and no request leaves the gateway's origin).",
+    )
 
-    @field_validator("fluxo_api_key", mode="before")
+    @field_validator("fluxo_api_key", "console_map_tiles_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        # FLUXO_API_KEY= (set but empty) means no key, not "the empty key".
+        # FLUXO_API_KEY= (set but empty) means no key, not "the empty key"; likewise no tile server.
         return None if isinstance(value, str) and not value.strip() else value

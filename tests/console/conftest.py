@@ -26,6 +26,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from shared.infra.chromium import HEADLESS_FLAGS, chromium_version, find_chromium
 from tests.console.browser import BrowserPage, Screenshot
+from tests.console.stack import Stack, running_stack, wait_for_models
 
 SCREENSHOT_DIR_ENV = "FLUXO_SCREENSHOT_DIR"
 VIEWPORT = {"width": 1280, "height": 800}
@@ -91,6 +92,22 @@ def screenshot(browser_page: BrowserPage, tmp_path: Path) -> Screenshot:
     return take
 
 
+@pytest.fixture(scope="package")
+def console_stack(kafka_bootstrap: str, postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Fluxo as `make run` starts it, with a model for every built-in task; one for
+    the package (the browser and the page tests look at the same stack)."""
+    began = time.monotonic()
+    with running_stack(kafka_bootstrap, postgres_dsn, tmp_path_factory.mktemp("console-stack")) as stack:
+        ready = time.monotonic()
+        wait_for_models(stack)
+        _browser_report["stack"] = (
+            f"gateway ready in {ready - began:.1f} s, every built-in task's model in {time.monotonic() - began:.1f} s"
+        )
+        yield stack
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _browser_report:
+    if "browser" in _browser_report:
         terminalreporter.write_line(f"browser: {_browser_report['browser']}")
+    if "stack" in _browser_report:
+        terminalreporter.write_line(f"console stack (python -m deploy.local): {_browser_report['stack']}")

@@ -1,13 +1,17 @@
-"""The console's skeleton: layout, static files, escaping, and the page in a real browser.
+"""The console's skeleton: layout, static files, escaping, charts, the API key
+and a live part, in a real browser.
 
-The app here is a bare FastAPI with install_console: the skeleton needs no
-Kafka or PostgreSQL, so neither is started.
+The app here is a bare FastAPI with install_console and a test page built on
+the layout: the skeleton needs no Kafka or PostgreSQL, so neither is started
+(the pages themselves are tested against a running stack in test_pages.py
+and test_browser.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
 import tomllib
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +30,6 @@ from services.gateway.console.templating import (
     CONTENT_SECURITY_POLICY,
     PAGE_HEADERS,
     make_environment,
-    page,
     templates,
 )
 from tests.console.browser import BrowserPage, Screenshot
@@ -42,6 +45,11 @@ TICKS = 3
 # `tick` event into the element.
 LIVE_PAGE = """{% extends "base.html" %}{% block content %}
 <div id="live" hx-ext="sse" sse-connect="/test/ticks" sse-swap="tick">waiting</div>
+{% endblock %}"""
+# A page on the layout with a chart, as the console's pages draw them.
+CHART_PAGE = """{% extends "base.html" %}{% from "macros.html" import line_chart %}{% block content %}
+<h1>Layout check</h1>
+{{ line_chart("sample-chart", chart, caption="Sample data drawn by the console's own copy of uPlot.") }}
 {% endblock %}"""
 CONTENT_TYPES = {
     ".js": "text/javascript; charset=utf-8",
@@ -60,19 +68,38 @@ LAYOUT_ASSETS = {
 }
 
 
+def sample_chart(points: int = 48, start: float = 1_767_225_600.0) -> dict[str, object]:
+    """A fixed day-shaped curve and a flat baseline, half-hourly, with one marker."""
+    x = [start + i * 1800.0 for i in range(points)]
+    load = [round(50 + 30 * math.sin(i / points * 2 * math.pi - math.pi / 2) + 4 * math.sin(i), 2) for i in range(points)]
+    return line_chart(x, {"sample load": load, "baseline": [50.0] * points}, markers=[(x[points // 2], "v2")])
+
+
+def chart_page(request: Request, title: str, chart: dict[str, object]) -> HTMLResponse:
+    html = templates.env.from_string(CHART_PAGE).render(
+        request=request, active="overview", title=title, chart=chart, api_key_required=False
+    )
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
 def console_app() -> FastAPI:
-    """install_console on a bare app, plus two routes that only the tests need."""
+    """install_console on a bare app, plus routes that only the tests need."""
     app = FastAPI()
     install_console(app)
 
+    @app.get("/test/page", response_class=HTMLResponse)
+    async def layout_page(request: Request) -> HTMLResponse:
+        return chart_page(request, "Layout check", sample_chart())
+
     @app.get("/test/escaping", response_class=HTMLResponse)
     async def escaping(request: Request) -> HTMLResponse:
-        chart = line_chart([0, 1, 2], {EVIL: [1.0, 3.0, 2.0]}, time_axis=False)
-        return page(request, "overview.html", active="overview", title=EVIL, chart=chart)
+        return chart_page(request, EVIL, line_chart([0, 1, 2], {EVIL: [1.0, 3.0, 2.0]}, time_axis=False))
 
     @app.get("/test/live", response_class=HTMLResponse)
     async def live(request: Request) -> HTMLResponse:
-        html = templates.env.from_string(LIVE_PAGE).render(request=request, active="overview", title="Live")
+        html = templates.env.from_string(LIVE_PAGE).render(
+            request=request, active="overview", title="Live", api_key_required=False
+        )
         return HTMLResponse(html, headers=PAGE_HEADERS)
 
     @app.get("/test/ticks")
@@ -129,24 +156,24 @@ def client() -> Iterator[TestClient]:
 # --- Rendering and static files (no browser) ---------------------------------
 
 
-def test_layout_renders_the_overview_with_every_section(client: TestClient) -> None:
-    response = client.get("/")
+def test_layout_renders_every_section(client: TestClient) -> None:
+    response = client.get("/test/page")
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     html = response.text
-    assert "<title>Overview · Fluxo</title>" in html
+    assert "<title>Layout check · Fluxo</title>" in html
     for section in SECTIONS:
         label = section.label.replace("&", "&amp;")
         assert f'<a href="{section.path}"' in html and f">{label}</a>" in html, section
     assert re.findall(r'aria-current="page">([^<]*)<', html) == ["Overview"]
     assert 'data-api-key-form' in html and 'id="api-key-input"' in html
-    assert 'data-line-chart="sample-chart-data"' in html
+    assert 'id="sample-chart" data-line-chart=\'{"markers": [{"label": "v2"' in html
 
 
 def test_the_layout_loads_only_local_assets_and_each_is_served(client: TestClient) -> None:
-    links = asset_links(client.get("/").text)
+    links = asset_links(client.get("/test/page").text)
 
     assert {link.split("?")[0] for link in links} == LAYOUT_ASSETS
     for link in links:
@@ -179,8 +206,9 @@ def test_values_are_escaped_in_markup_and_in_embedded_json(client: TestClient) -
 
     assert EVIL not in html
     assert "<title>&lt;script&gt;alert(1)&lt;/script&gt; · Fluxo</title>" in html
-    # In the chart's JSON block the label must not be able to close the script element.
+    # In the chart's JSON the label can end neither the attribute nor the element.
     assert r'"label": "\u003cscript\u003ealert(1)\u003c/script\u003e"' in html
+    assert "data-line-chart='" in html
     # Autoescaping is on for any template, not only the ones named *.html.
     assert make_environment().from_string("{{ value }}").render(value=EVIL) == (
         "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -242,7 +270,7 @@ def test_overview_loads_cleanly_and_draws_the_sample_chart(
     browser_page: BrowserPage, screenshot: Screenshot, console_url: str
 ) -> None:
     page = browser_page.page
-    page.goto(f"{console_url}/", wait_until="load")
+    page.goto(f"{console_url}/test/page", wait_until="load")
     page.wait_for_selector("#sample-chart canvas")
 
     libraries = page.evaluate(
@@ -266,7 +294,7 @@ def test_overview_loads_cleanly_and_draws_the_sample_chart(
     assert page.locator(".u-legend .u-label").all_inner_texts()[1:] == ["sample load", "baseline"]
     assert page.locator("nav [aria-current=page]").inner_text() == "Overview"
 
-    shot = screenshot("console-overview")
+    shot = screenshot("layout-check")
     assert shot.read_bytes().startswith(b"\x89PNG")
     browser_page.assert_no_problems()
 
@@ -286,7 +314,7 @@ def test_the_api_key_is_kept_per_tab_and_sent_with_htmx_requests(
     browser_page: BrowserPage, console_url: str
 ) -> None:
     page = browser_page.page
-    page.goto(f"{console_url}/", wait_until="load")
+    page.goto(f"{console_url}/test/page", wait_until="load")
     state = page.locator("[data-api-key-state]")
     assert state.inner_text() == "no key"
 

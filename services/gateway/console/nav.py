@@ -13,11 +13,13 @@ class Section:
     summary: str  # one line on the overview's card
 
 
+# Paths of their own: GET /sensors and GET /models are JSON API routes
+# already, and a page must never shadow an API route (see README, "Web console").
 SECTIONS = (
     Section("overview", "Overview", "/", "Every stream at a glance."),
-    Section("streams", "Streams", "/streams", "Events arriving on each stream, live."),
-    Section("sensors", "Sensors", "/sensors", "Pressure sensors, their deviations and alerts."),
-    Section("predict", "Predict", "/predict", "Score records with the active models."),
-    Section("data", "Data & training", "/data", "Upload CSV or XLSX data and train on demand."),
-    Section("models", "Models", "/models", "The model registry: versions and metrics."),
+    Section("streams", "Streams", "/streams", "Events and predictions on each stream, live."),
+    Section("sensors", "Sensors", "/map", "Sensors at their place, coloured by alert state."),
+    Section("predict", "Predict", "/predict-by-hand", "Score a record typed by hand."),
+    Section("data", "Data & training", "/data", "Upload CSV or XLSX data, register streams, train models."),
+    Section("registry", "Models", "/registry", "The model registry: versions, metrics, decisions."),
 )

@@ -14,35 +14,67 @@ import hashlib
 from functools import cache
 from importlib.resources import files
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from services.gateway.console.formatting import FILTERS
 from services.gateway.console.nav import SECTIONS
+from services.gateway.console.views.guard import Outage
+from services.gateway.console.views.models import decision_reason
 
 PACKAGE = "services.gateway.console"
 STATIC_ROUTE = "static"  # the name of the /static mount, for url_path_for
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "frame-ancestors 'none'",
-        "form-action 'self'",
+
+
+def content_security_policy(image_origin: str | None = None) -> str:
+    """Only this origin's scripts, styles and connections; images also from the
+    map tile server's origin when one is configured."""
+    images = "img-src 'self' data:" + (f" {image_origin}" if image_origin else "")
+    return "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            images,
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        )
     )
-)
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+
+
+def _gateway_settings(request: Request) -> Any:
+    gateway = getattr(request.app.state, "gateway", None)
+    return None if gateway is None else gateway.settings
+
+
+def headers_for(request: Request) -> dict[str, str]:
+    settings = _gateway_settings(request)
+    tiles = getattr(settings, "console_map_tiles_url", None)
+    if not tiles:
+        return PAGE_HEADERS
+    parts = urlsplit(tiles)
+    return {**PAGE_HEADERS, "Content-Security-Policy": content_security_policy(f"{parts.scheme}://{parts.netloc}")}
+
+
+def api_key_required(request: Request) -> bool:
+    settings = _gateway_settings(request)
+    return settings is not None and settings.fluxo_api_key is not None
 
 
 @cache
@@ -69,17 +101,27 @@ def make_environment() -> jinja2.Environment:
     )
     environment.globals["sections"] = SECTIONS
     environment.globals["static_url"] = static_url
+    environment.filters.update(FILTERS)
+    environment.tests["outage"] = lambda value: isinstance(value, Outage)
+    environment.globals["decision_reason"] = decision_reason
     return environment
 
 
 templates = Jinja2Templates(env=make_environment())
 
 
-def page(request: Request, template: str, *, active: str, title: str, **context: Any) -> HTMLResponse:
+def page(
+    request: Request, template: str, *, active: str, title: str, status: int = 200, **context: Any
+) -> HTMLResponse:
     """A console page: the template rendered in the layout, with the security headers.
 
     `active` is the key of the section tab to mark (see nav.SECTIONS).
     """
-    return templates.TemplateResponse(
-        request, template, {"active": active, "title": title, **context}, headers=PAGE_HEADERS
-    )
+    context = {"active": active, "title": title, "api_key_required": api_key_required(request), **context}
+    return templates.TemplateResponse(request, template, context, status_code=status, headers=headers_for(request))
+
+
+def partial(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    """A fragment that htmx swaps into a page (no layout), with the page's headers."""
+    context = {"api_key_required": api_key_required(request), **context}
+    return templates.TemplateResponse(request, template, context, status_code=status, headers=headers_for(request))

@@ -104,7 +104,14 @@ async def register_stream(request: Request, state: GatewayState = Depends(get_st
     A compatible change (an optional field, a derived field, a task added...) becomes
     the next version; an incompatible one (a field removed or retyped...) is refused
     (409) and changes nothing. Every service picks the new version up within seconds."""
-    body = await request.body()
+    answer, status = await register_declaration(state, await request.body())
+    return json_response(answer, status)
+
+
+async def register_declaration(state: GatewayState, body: bytes) -> tuple[dict[str, Any], int]:
+    """Register a declaration (JSON or YAML text): (the stream as GET /v1/streams/{name}
+    describes it, 201 or 200). Raises ApiError for every refusal; the API route and
+    the console's register form answer with it."""
     if len(body) > _MAX_DECLARATION_BYTES:
         raise ApiError(413, f"a declaration is at most {_MAX_DECLARATION_BYTES} bytes")
     if not body.strip():
@@ -122,7 +129,7 @@ async def register_stream(request: Request, state: GatewayState = Depends(get_st
                        _problems(error.problems)) from None
     stored = registration.stored
     declared = Declared(stored.spec, stored.version, stored.status)
-    return json_response(_describe(state, declared), 201 if registration.outcome == CREATED else 200)
+    return _describe(state, declared), 201 if registration.outcome == CREATED else 200
 
 
 @router.get("/v1/streams", summary="Every stream, with its current version", response_model=list[StreamOut])
@@ -238,6 +245,11 @@ async def infer_stream(request: Request, state: GatewayState = Depends(get_state
     (ids, free text) with the reason, and a task whose kind follows the target (numeric:
     regression; few distinct values or boolean: classification). Nothing is registered:
     review it, edit it, then POST it to /v1/streams. Same limits and safety as /upload."""
+    return json_response(await infer_table(request, state))
+
+
+async def infer_table(request: Request, state: GatewayState) -> dict[str, Any]:
+    """The inference itself, for the API route and the console's form; raises ApiError."""
     async with received_table(request, state.settings) as (fields, file, _, csv_path):
         target = fields.get("target", "").strip()
         if not target:
@@ -251,13 +263,11 @@ async def infer_stream(request: Request, state: GatewayState = Depends(get_state
             )
         except InferenceError as error:
             raise invalid(error.field, error.reason) from None
-    return json_response(
-        {
-            "declaration": inference.declaration,
-            "ignored": [{"column": i.column, "reason": i.reason} for i in inference.ignored],
-            "notes": inference.notes,
-        }
-    )
+    return {
+        "declaration": inference.declaration,
+        "ignored": [{"column": i.column, "reason": i.reason} for i in inference.ignored],
+        "notes": inference.notes,
+    }
 
 
 def _name_from(filename: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import Response
@@ -35,6 +37,12 @@ async def train(body: TrainRequest, state: GatewayState = Depends(get_state)) ->
     """The trainer picks the command up from the commands topic; follow the run at
     ``status_url``. `curl -X POST $FLUXO_URL/train -H 'Content-Type: application/json'
     -d '{"stream": "houses", "task": "price"}'`"""
+    return json_response(await start_training(body, state), status=202)
+
+
+async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, Any]:
+    """Queue the run and send the command: the API route and the console's training
+    form answer with it. Raises ApiError for every refusal."""
     stream = stream_named(state, body.stream)
     task = task_named(stream, body.task)
     try:
@@ -73,16 +81,13 @@ async def train(body: TrainRequest, state: GatewayState = Depends(get_state)) ->
     except Exception as error:  # noqa: BLE001 - any producer failure means the command was not sent
         await registry.fail_run(state.pool, command.run_id, f"the command could not be sent: {type(error).__name__}")
         raise ApiError(503, f"Kafka did not take the train command ({type(error).__name__}); try again") from None
-    return json_response(
-        {
-            "run_id": command.run_id,
-            "status": "queued",
-            "stream": stream.name,
-            "task": task.name,
-            "status_url": f"/train/{command.run_id}",
-        },
-        status=202,
-    )
+    return {
+        "run_id": command.run_id,
+        "status": "queued",
+        "stream": stream.name,
+        "task": task.name,
+        "status_url": f"/train/{command.run_id}",
+    }
 
 
 @router.get(

@@ -7,6 +7,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError
@@ -78,6 +79,12 @@ async def upload(request: Request, state: GatewayState = Depends(get_state)) -> 
 
     `curl -F stream=houses -F file=@houses.csv -H "X-API-Key: $FLUXO_API_KEY" $FLUXO_URL/upload`
     """
+    return json_response(await upload_table(request, state))
+
+
+async def upload_table(request: Request, state: GatewayState) -> dict[str, Any]:
+    """The upload itself (the API route and the console's upload form answer with it);
+    raises ApiError for every refusal."""
     async with received_table(request, state.settings) as (fields, file, file_type, csv_path):
         stream_name = fields.get("stream", "").strip()
         if not stream_name:
@@ -158,7 +165,7 @@ def _next_encoded(parts: Iterator[list[Row]], stream: StreamSpec, dataset_id: st
 
 async def _publish(
     state: GatewayState, stream: StreamSpec, file: ReceivedFile, file_type: FileType, path: Path, layout: CsvLayout
-) -> Response:
+) -> dict[str, Any]:
     settings = state.settings
     topic = state.topics.raw(stream.name)
     dataset_id = uuid.uuid4().hex
@@ -198,20 +205,18 @@ async def _publish(
     )
     log.info("upload_done", dataset_id=dataset_id, stream=stream.name, file_type=file_type.value,
              accepted=accepted, rejected=rejected_count)
-    return json_response(
-        {
-            "dataset_id": dataset_id,
-            "stream": stream.name,
-            "filename": file.filename,
-            "file_type": file_type.value,
-            "size_bytes": file.size,
-            "sha256": file.sha256,
-            "rows_total": layout.rows,
-            "rows_accepted": accepted,
-            "rows_rejected": rejected_count,
-            "rejected": [{"row": p.row, "field": p.field, "reason": p.reason} for p in rejected],
-            "rejected_truncated": rejected_count > len(rejected),
-            "ignored_columns": layout.ignored,
-            "topic": topic,
-        }
-    )
+    return {
+        "dataset_id": dataset_id,
+        "stream": stream.name,
+        "filename": file.filename,
+        "file_type": file_type.value,
+        "size_bytes": file.size,
+        "sha256": file.sha256,
+        "rows_total": layout.rows,
+        "rows_accepted": accepted,
+        "rows_rejected": rejected_count,
+        "rejected": [{"row": p.row, "field": p.field, "reason": p.reason} for p in rejected],
+        "rejected_truncated": rejected_count > len(rejected),
+        "ignored_columns": layout.ignored,
+        "topic": topic,
+    }

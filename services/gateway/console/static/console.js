@@ -4,8 +4,10 @@
 //   and sent as X-API-Key with every htmx request to this origin, never to
 //   another. EventSource (htmx's SSE extension) cannot send headers, so SSE
 //   endpoints get no key.
-// - Charts: an element with data-line-chart="<id of a JSON script element>" is
-//   drawn with uPlot when it appears, on load or after an htmx swap.
+// - Charts: an element with data-line-chart='<the chart as JSON>' is drawn
+//   with uPlot when it appears, on load or after an htmx swap.
+// - Uploads show a progress bar; model downloads carry the key; rows new to a
+//   live table since its last refresh are marked.
 //
 // window.Fluxo exposes the same helpers to page-specific code.
 (function () {
@@ -111,6 +113,125 @@
     }
   });
 
+  // The console swaps refusals in (see htmx-config in base.html), so a 401
+  // is no htmx error: ask for the key after any request that got one.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.xhr && event.detail.xhr.status === 401) {
+      askForKey();
+    }
+  });
+
+  // Downloads that may need the key (model artifacts): fetched with it, then
+  // saved under the name the gateway gives.
+  function filenameOf(response, fallback) {
+    var disposition = response.headers.get("Content-Disposition") || "";
+    var match = /filename="([^"]+)"/.exec(disposition);
+    return match ? match[1] : fallback;
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-download]") : null;
+    if (!link || !sameOrigin(link.href)) {
+      return;
+    }
+    event.preventDefault();
+    apiFetch(link.href).then(function (response) {
+      if (!response.ok) {
+        link.dataset.downloadState = "refused " + response.status;
+        return null;
+      }
+      return response.blob().then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var save = document.createElement("a");
+        save.href = url;
+        save.download = filenameOf(response, "model.joblib");
+        document.body.appendChild(save);
+        save.click();
+        save.remove();
+        window.setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+        link.dataset.downloadState = "saved";
+      });
+    });
+  });
+
+  // --- Uploads: a progress bar fed by the browser's upload progress ----------
+
+  function progressParts(form) {
+    return {
+      bar: form.querySelector("[data-upload-progress]"),
+      text: form.querySelector("[data-upload-percent]"),
+    };
+  }
+
+  function showProgress(form, fraction) {
+    var parts = progressParts(form);
+    if (!parts.bar) {
+      return;
+    }
+    parts.bar.hidden = false;
+    parts.bar.value = Math.round(fraction * 100);
+    if (parts.text) {
+      parts.text.textContent = fraction >= 1 ? "sent; validating and publishing…" : Math.round(fraction * 100) + " %";
+    }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.elt.matches && event.detail.elt.matches("[data-upload-form]")) {
+      showProgress(event.detail.elt, 0);
+    }
+  });
+
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest ? event.target.closest("[data-upload-form]") : null;
+    if (form && event.detail.lengthComputable && event.detail.total > 0) {
+      showProgress(form, event.detail.loaded / event.detail.total);
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (form.matches && form.matches("[data-upload-form]")) {
+      showProgress(form, 1);
+      var text = progressParts(form).text;
+      if (text) {
+        text.textContent = event.detail.successful ? "done" : "refused";
+      }
+    }
+  });
+
+  // --- Live tables: rows that arrived since the last refresh are marked ------
+
+  var seenEvents = null; // event ids shown so far on this page
+
+  function markFreshRows(root) {
+    var rows = root.querySelectorAll("tr[data-event-id]");
+    if (seenEvents === null) {
+      seenEvents = new Set();
+      rows.forEach(function (row) { seenEvents.add(row.dataset.eventId); });
+      return;
+    }
+    rows.forEach(function (row) {
+      if (!seenEvents.has(row.dataset.eventId)) {
+        row.classList.add("fresh");
+        seenEvents.add(row.dataset.eventId);
+      }
+    });
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.querySelector("[data-live-table]")) {
+      markFreshRows(event.detail.target);
+    }
+  });
+
+  // A <select data-autosubmit> submits its (GET) form when changed.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    if (select.matches && select.matches("select[data-autosubmit]") && select.form) {
+      select.form.submit();
+    }
+  });
+
   // --- Charts --------------------------------------------------------------
 
   var charts = new WeakMap(); // element -> uPlot instance
@@ -128,13 +249,44 @@
     return Math.max(element.clientWidth, 200);
   }
 
-  // data: {"x": [...], "series": [{"label": "...", "values": [...]}], "time": true}
-  // as built by services.gateway.console.charts.line_chart. Returns the uPlot.
+  // Labelled vertical lines (model swaps) at data.markers' x positions.
+  function drawMarkers(markers, style) {
+    return function (plot) {
+      if (!markers.length) {
+        return;
+      }
+      var ctx = plot.ctx;
+      var ratio = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.strokeStyle = style.getPropertyValue("--marker").trim() || "#5b6473";
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.lineWidth = ratio;
+      ctx.setLineDash([4 * ratio, 4 * ratio]);
+      ctx.font = 11 * ratio + "px sans-serif";
+      markers.forEach(function (marker) {
+        var x = Math.round(plot.valToPos(marker.x, "x", true));
+        if (x < plot.bbox.left || x > plot.bbox.left + plot.bbox.width) {
+          return;
+        }
+        ctx.beginPath();
+        ctx.moveTo(x, plot.bbox.top);
+        ctx.lineTo(x, plot.bbox.top + plot.bbox.height);
+        ctx.stroke();
+        ctx.fillText(marker.label, x + 3 * ratio, plot.bbox.top + 12 * ratio);
+      });
+      ctx.restore();
+    };
+  }
+
+  // data: {"x": [...], "series": [{"label": "...", "values": [...]}], "time": true,
+  // "markers": [{"x": ..., "label": "..."}]} as built by
+  // services.gateway.console.charts.line_chart. Returns the uPlot.
   function drawLineChart(element, data) {
     var existing = charts.get(element);
     if (existing) {
       existing.destroy();
     }
+    var style = window.getComputedStyle(document.documentElement);
     var colours = palette();
     var options = {
       width: chartWidth(element),
@@ -151,6 +303,7 @@
       ),
       axes: [{}, { size: 56 }],
       legend: { live: true },
+      hooks: { draw: [drawMarkers(data.markers || [], style)] },
     };
     var columns = [data.x].concat(
       data.series.map(function (series) {
@@ -182,11 +335,7 @@
       if (charts.has(element)) {
         return;
       }
-      var source = document.getElementById(element.dataset.lineChart);
-      if (!source) {
-        throw new Error("chart data #" + element.dataset.lineChart + " not found");
-      }
-      drawLineChart(element, JSON.parse(source.textContent));
+      drawLineChart(element, JSON.parse(element.dataset.lineChart));
     });
     return found;
   }
@@ -220,6 +369,7 @@
   ready(function () {
     bindKeyForms();
     showCharts(document);
+    markFreshRows(document); // the rows the page came with are the baseline
   });
 
   // New content from an htmx swap may bring charts of its own.
