@@ -25,7 +25,8 @@ import asyncpg
 import structlog
 
 from services.consumer import metrics
-from services.consumer.history import month_start, next_month, retention_horizon
+from services.consumer.history import retention_horizon
+from shared.months import month_start, next_month
 
 log = structlog.get_logger(__name__)
 

@@ -12,52 +12,18 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from services.consumer.decode import decode_batch
-from services.consumer.history import expired, history_rows, months_before, retention_horizon
+from services.consumer.history import expired, history_rows, retention_horizon
 from services.consumer.history_store import READING_COLUMNS, enforce_retention
-from services.consumer.scoring import TaskScores
 from services.consumer.store import write_batch
-from shared.events import FeaturesEvent
-from shared.streams.catalog import Catalog
-from shared.topics import Topics
+from shared.months import months_before
+from tests.history_data import CATALOG, TOPICS, alerting, batch_of, readings
 from tests.live import Database
 from tests.ml.synthetic import features_events
-from tests.streams import ENERGY, PRESSURE, STREAMS
+from tests.streams import ENERGY, PRESSURE
 
-TOPICS = Topics("t-")
-CATALOG = Catalog(STREAMS.values())
-HISTORY = PRESSURE.entity.history
-WHEN = next(name for name in PRESSURE.context if PRESSURE.field(name).type.value == "datetime")
 START = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
 FAR = datetime(2020, 1, 1, tzinfo=UTC)  # a horizon nothing is past
-
-
-def readings(times: list[datetime], values: list[float], keys: list[str], deviations: list[float] | None = None,
-             seed: int = 0) -> list[FeaturesEvent]:
-    events = []
-    for i, event in enumerate(features_events(PRESSURE, len(times), seed)):
-        features = {**event.features, HISTORY.value: values[i]}
-        if deviations is not None:
-            features[HISTORY.deviation] = deviations[i]
-        context = {**event.context, WHEN: times[i].isoformat(), PRESSURE.key: keys[i]}
-        events.append(event.model_copy(update={"features": features, "context": context, "key": keys[i]}))
-    return events
-
-
-def batch_of(events: list[FeaturesEvent]):
-    values = [event.to_bytes() for event in events]
-    records = [ConsumerRecord(TOPICS.features(PRESSURE.name), 0, i, 0, 0, b"k", v, None, 1, len(v), ())
-               for i, v in enumerate(values)]
-    batches, rejected = decode_batch(TOPICS, CATALOG, records)
-    assert not rejected
-    return batches[PRESSURE.name]
-
-
-def alerting(rows: list[int], positive: list[bool]) -> TaskScores:
-    task = next(task for task in PRESSURE.tasks if task.alert)
-    n = len(rows)
-    return TaskScores(task, "scored", 1, 1, np.array(rows), np.array([1 if p else 0 for p in positive]),
-                      np.zeros(n), None, np.full(n, np.nan), None, np.full(n, np.nan), positive=1)
 
 
 def test_readings_go_to_their_utc_hour_with_the_alert_state() -> None:
@@ -107,7 +73,8 @@ async def _hours(database: Database) -> dict[tuple[str, datetime], dict]:
 
 async def test_hours_are_the_readings_arithmetic_and_a_redelivery_adds_nothing(database: Database) -> None:
     rng = np.random.default_rng(3)
-    times = [START + timedelta(minutes=int(m)) for m in rng.integers(0, 180, 60)]
+    # Distinct times: the latest reading of an hour is then one reading.
+    times = [START + timedelta(seconds=int(s)) for s in rng.choice(3 * 3600, 60, replace=False)]
     values = rng.uniform(20, 60, 60).round(3).tolist()
     keys = [f"s-{i % 3}" for i in range(60)]
     deviations = rng.uniform(0, 3, 60).tolist()
@@ -125,14 +92,14 @@ async def test_hours_are_the_readings_arithmetic_and_a_redelivery_adds_nothing(d
 
     expected: dict[tuple[str, datetime], list[int]] = {}
     for i, (key, moment) in enumerate(zip(keys, times, strict=True)):
-        expected.setdefault((key, moment.replace(minute=0)), []).append(i)
+        expected.setdefault((key, moment.replace(minute=0, second=0)), []).append(i)
     assert set(hours) == set(expected)
     for slot, members in expected.items():
         hour = hours[slot]
         assert hour["readings"] == hour["value_count"] == len(members)
         assert hour["mean"] == pytest.approx(sum(values[i] for i in members) / len(members), rel=1e-12)
         assert hour["anomalies"] == sum(positive[i] for i in members)
-        latest = max(members, key=lambda i: (times[i], events[i].event_id))
+        latest = max(members, key=lambda i: times[i])
         assert hour["deviation"] == deviations[latest]
         assert hour["last_reading_at"] == times[latest]
     assert await database.pool.fetchval("SELECT count(*) FROM entity_readings") == 60
