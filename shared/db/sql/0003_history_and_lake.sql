@@ -106,12 +106,13 @@ $$;
 -- transaction that wrote them: an export takes the rows of transactions
 -- below the oldest one still running (pg_snapshot_xmin), so a range of ids,
 -- once exported, can never gain a row. Rows written before this migration
--- have no id and go with the first export. (Adding the column without a
--- default, then setting it, leaves existing rows untouched: no rewrite.)
-ALTER TABLE predictions ADD COLUMN txid xid8;
+-- read as id 0 and go with the first export (a constant default is stored
+-- once in the catalog: adding the column rewrites nothing), later rows get
+-- their transaction's id.
+ALTER TABLE predictions ADD COLUMN txid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE predictions ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
 CREATE INDEX predictions_txid ON predictions (stream, txid);
-ALTER TABLE alerts ADD COLUMN txid xid8;
+ALTER TABLE alerts ADD COLUMN txid xid8 NOT NULL DEFAULT '0';
 ALTER TABLE alerts ALTER COLUMN txid SET DEFAULT pg_current_xact_id();
 CREATE INDEX alerts_txid ON alerts (stream, txid);
 
