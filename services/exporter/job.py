@@ -189,6 +189,7 @@ class Exporter:
             metrics.EXPORT_FILES.labels(spec.name, source.kind).inc()
             metrics.EXPORT_ROWS.labels(spec.name, source.kind).inc(rows.num_rows)
         await self._guard("database", manifest.commit_segment(self.pool, segment, table.num_rows))
+        await self._guard("destination", asyncio.to_thread(self.destination.discard, temporary_dir(segment.id)))
         log.info("export_segment_committed", stream=spec.name, kind=source.kind, part=segment.part,
                  cursor_from=segment.cursor_from, cursor_to=segment.cursor_to, rows=table.num_rows,
                  files=len(by_day))

@@ -157,12 +157,13 @@ class Destination:
         return sorted(found, key=lambda info: info.path)
 
     def discard(self, relative: str) -> int:
-        """Delete every file below ``relative`` (a half-written temporary one
-        from a killed attempt); returns how many there were."""
+        """Delete ``relative`` and every file below it (a half-written
+        temporary one from a killed attempt); returns how many files there were."""
         found = self.files(relative)
         for info in found:
             self.filesystem.delete_file(info.path)
-        if self.local and found:
+        # pyarrow keeps an emptied S3 "directory" as a marker object: it goes too.
+        if self.exists(relative):
             self.filesystem.delete_dir(self.path(relative))
         return len(found)
 

@@ -21,15 +21,18 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from pyarrow.fs import FileSelector, FileType
 
 from shared.db import apply_migrations, create_pool
 from shared.kafka.admin import ensure_topics
+from shared.infra.s3 import S3Endpoint
 from shared.kafka.partitions import topic_partitions
+from shared.lake.destination import ObjectStoreSettings, open_destination
 from shared.months import day_of
 from shared.topics import Topics
 from tests.gateway.server import sync_database
 from tests.helpers import wait_for
-from tests.live import read_all
+from tests.live import fresh_bucket_name, read_all
 from tests.ml.factory import register
 from tests.processes import REPO, log_tail, service_process
 from tests.streams import PRESSURE
@@ -141,3 +144,45 @@ def pressure_run(kafka_bootstrap: str, postgres_dsn: str, tmp_path_factory: pyte
         features = asyncio.run(read_all(kafka_bootstrap, topics.features(PRESSURE.name)))
         yield PressureRun(kafka_bootstrap, dsn, topics, workdir, env, start, raw, features)
 
+
+
+@pytest.fixture(scope="package")
+def lake_bucket(s3_server: S3Endpoint) -> Iterator[str]:
+    """A bucket of the package's own on the real S3 server."""
+    name = fresh_bucket_name("lake")
+    filesystem = s3_server.filesystem(allow_bucket_creation=True, allow_bucket_deletion=True)
+    filesystem.create_dir(name)
+    yield name
+    remove_bucket(filesystem, name)
+
+
+def remove_bucket(filesystem: Any, name: str) -> None:
+    """Delete a bucket with everything in it, deepest first: the S3 server
+    refuses to delete a directory marker that still has children."""
+    entries = filesystem.get_file_info(FileSelector(name, recursive=True, allow_not_found=True))
+    for info in sorted(entries, key=lambda info: info.path.count("/"), reverse=True):
+        if info.type == FileType.File:
+            filesystem.delete_file(info.path)
+        elif filesystem.get_file_info(info.path).type == FileType.Directory:
+            filesystem.delete_dir(info.path)
+    filesystem.delete_dir(name)
+
+
+@pytest.fixture(scope="package")
+def lake_exports(pressure_run: PressureRun, s3_server: S3Endpoint, lake_bucket: str,
+                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The run exported to the S3 server and to a local directory, each export
+    killed mid-write and finished by a restarted exporter."""
+    from tests.lake.exports import kill_mid_write_then_finish
+
+    local = tmp_path_factory.mktemp("lake-dir") / "lake"
+    s3_store = {**s3_server.environment(), "S3_MAX_ATTEMPTS": "2"}
+    places = {
+        "s3": (f"s3://{lake_bucket}/lake", s3_store),
+        "local": (str(local), {}),
+    }
+    exports = {}
+    for where, (url, env) in places.items():
+        destination = open_destination(url, ObjectStoreSettings(**{k.lower(): v for k, v in env.items()}))
+        exports[where] = asyncio.run(kill_mid_write_then_finish(pressure_run, where, url, destination, env))
+    return exports
