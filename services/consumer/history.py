@@ -5,7 +5,7 @@ A stream keeps a history when its declaration says so (``entity.history``:
 the value whose hourly mean is kept and the deviation column). Each reading
 is placed in the UTC hour of its reading time (the stream's datetime context
 field, else when the raw event was produced). Rows are tuples in the column
-order of services.consumer.history_store.READING_COLUMNS.
+order of READING_COLUMNS; :func:`hour_totals` sums readings into hours.
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from typing import Any
 from services.consumer.decode import StreamBatch
 from services.consumer.outputs import _place, parse_time, reading_field
 from services.consumer.scoring import TaskScores
-from shared.months import hour_of, months_before, next_month
+from shared.months import months_before, next_month
+
+
+READING_COLUMNS = (
+    "stream", "key", "hour", "event_id", "reading_at", "value", "deviation", "alert",
+    "kind", "area", "latitude", "longitude",
+)
+HOUR_COLUMNS = (
+    "stream", "key", "hour", "readings", "value_count", "value_sum", "anomalies", "last_reading_at",
+    "deviation", "kind", "area", "latitude", "longitude",
+)
 
 
 def retention_horizon(now: datetime, months: int) -> datetime:
@@ -50,6 +60,9 @@ def history_rows(batch: StreamBatch, alerting: TaskScores | None, horizon: datet
     if alerting is not None and alerting.prediction is not None and alerting.positive is not None:
         positive = (alerting.prediction == alerting.positive).tolist()
         alerted = {i for i, hit in zip(alerting.rows.tolist(), positive, strict=True) if hit}
+    # Hours by their epoch number: a batch holds few, and building a
+    # datetime (and checking retention) once per hour keeps this cheap.
+    hours: dict[int, datetime | None] = {}
     rows = []
     for i, event in enumerate(batch.events):
         context = event.get("context") or {}
@@ -57,8 +70,12 @@ def history_rows(batch: StreamBatch, alerting: TaskScores | None, horizon: datet
         reading_at = reading_at or parse_time(event.get("raw_produced_at") or event.get("produced_at"))
         if reading_at is None:
             continue
-        hour = hour_of(reading_at)
-        if expired(hour, horizon):
+        slot = int(reading_at.timestamp() // 3600)
+        if slot not in hours:
+            start = datetime.fromtimestamp(slot * 3600, UTC)
+            hours[slot] = None if expired(start, horizon) else start
+        hour = hours[slot]
+        if hour is None:
             continue
         features = event.get("features") or {}
         area, latitude, longitude, kind = _place(stream, event)
@@ -79,3 +96,31 @@ def history_rows(batch: StreamBatch, alerting: TaskScores | None, horizon: datet
             )
         )
     return rows
+
+
+def hour_totals(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Readings (history rows) summed per stream, entity and hour, in the
+    column order of HOUR_COLUMNS: readings, values counted and summed,
+    alerts, the latest reading's time, and its deviation, kind and place."""
+    totals: dict[tuple[str, str, datetime], list[Any]] = {}
+    latest: dict[tuple[str, str, datetime], tuple[Any, ...]] = {}
+    for row in rows:
+        stream, key, hour, event_id, reading_at, value, _, alert = row[:8]
+        slot = (stream, key, hour)
+        total = totals.get(slot)
+        if total is None:
+            total = totals[slot] = [0, 0, 0.0, 0]
+        total[0] += 1
+        if value is not None:
+            total[1] += 1
+            total[2] += value
+        total[3] += bool(alert)
+        newest = latest.get(slot)
+        if newest is None or (reading_at, event_id) > (newest[4], newest[3]):
+            latest[slot] = row
+    out = []
+    for slot in sorted(totals):
+        readings, count, total, alerts = totals[slot]
+        newest = latest[slot]
+        out.append((*slot, readings, count, total, alerts, newest[4], newest[6], *newest[8:12]))
+    return out

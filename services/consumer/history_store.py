@@ -2,16 +2,17 @@
 by retention.
 
 Idempotence: every reading is inserted into ``entity_readings`` (keyed by
-stream, event id and hour) with ON CONFLICT DO NOTHING, and only the rows
-that insert really added are summed into ``entity_history``, in the same
-statement and the same transaction as the batch's predictions. A
-redelivered batch (the consumer died before committing its offsets)
-inserts no reading, so it adds nothing to any hour: sums, counts and alert
-counts stay exact without re-reading the hour. The latest deviation, kind
-and place of an hour are those of its latest reading.
+stream, event id and hour) with ON CONFLICT DO NOTHING, and only the
+readings that insert really added (its RETURNING) are summed into their
+hours of ``entity_history``, in the same transaction as the batch's
+predictions. A redelivered batch (the consumer died before committing its
+offsets) inserts no reading, so it adds nothing to any hour: sums, counts
+and alert counts stay exact without re-reading an hour. The sums are made
+here (services.consumer.history.hour_totals) and upserted once per entity
+and hour, so PostgreSQL sorts and aggregates nothing.
 
 Both tables are partitioned by month; a batch makes sure its months'
-partitions exist first (a function in migration 0003, serialised per
+partitions exist first (a function of migration 0003, serialised per
 partition), and retention drops whole partitions instead of deleting rows.
 """
 
@@ -25,64 +26,44 @@ import asyncpg
 import structlog
 
 from services.consumer import metrics
-from services.consumer.history import retention_horizon
+from services.consumer.history import HOUR_COLUMNS, READING_COLUMNS, hour_totals, retention_horizon
 from shared.months import month_start, next_month
 
 log = structlog.get_logger(__name__)
 
-READING_COLUMNS = (
-    "stream", "key", "hour", "event_id", "reading_at", "value", "deviation", "alert",
-    "kind", "area", "latitude", "longitude",
-)
-
-_STAGE = "history_stage"
-_CREATE_STAGE = f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
+# What entity_readings keeps of a reading (the first columns of a history row).
+_STORED = READING_COLUMNS[:8]
+_READINGS_STAGE = "history_readings_stage"
+_HOURS_STAGE = "history_hours_stage"
+_CREATE_STAGES = f"""
+CREATE TEMP TABLE IF NOT EXISTS {_READINGS_STAGE} (
     stream text, key text, hour timestamptz, event_id text, reading_at timestamptz,
-    value double precision, deviation double precision, alert boolean,
-    kind text, area text, latitude double precision, longitude double precision
+    value double precision, deviation double precision, alert boolean
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS {_HOURS_STAGE} (
+    stream text, key text, hour timestamptz, readings integer, value_count integer, value_sum double precision,
+    anomalies integer, last_reading_at timestamptz, deviation double precision, kind text, area text,
+    latitude double precision, longitude double precision
 ) ON COMMIT DELETE ROWS"""
-
-# The latest reading's value of a column within an hour of the batch.
-_LATEST = "(array_agg({0} ORDER BY reading_at DESC, event_id DESC))[1] AS {0}"
-# An hour's column takes the newer of the stored and the batch's latest reading.
-_NEWER = "{0} = CASE WHEN EXCLUDED.last_reading_at >= h.last_reading_at THEN EXCLUDED.{0} ELSE h.{0} END"
-_PLACE = ("deviation", "kind", "area", "latitude", "longitude")
-
-_UPSERT = f"""
-WITH added AS (
-    INSERT INTO entity_readings (stream, key, hour, event_id, reading_at, value, deviation, alert)
-    SELECT stream, key, hour, event_id, reading_at, value, deviation, alert FROM {_STAGE}
-    ON CONFLICT DO NOTHING
-    RETURNING stream, event_id
-), fresh AS (
-    -- A batch may carry the same event twice: it counts once.
-    SELECT DISTINCT ON (s.stream, s.event_id) s.*
-    FROM {_STAGE} s JOIN added a ON a.stream = s.stream AND a.event_id = s.event_id
-), hours AS (
-    SELECT stream, key, hour,
-           count(*) AS readings,
-           count(value) AS value_count,
-           coalesce(sum(value), 0) AS value_sum,
-           count(*) FILTER (WHERE alert) AS anomalies,
-           max(reading_at) AS last_reading_at,
-           {", ".join(_LATEST.format(column) for column in _PLACE)}
-    FROM fresh GROUP BY stream, key, hour
+_INSERT_READINGS = (
+    f"INSERT INTO entity_readings ({', '.join(_STORED)}) SELECT {', '.join(_STORED)} FROM {_READINGS_STAGE} "
+    "ON CONFLICT DO NOTHING RETURNING stream, event_id"
 )
-INSERT INTO entity_history AS h (stream, key, hour, readings, value_count, value_sum, anomalies, last_reading_at,
-                                 {", ".join(_PLACE)})
-SELECT stream, key, hour, readings, value_count, value_sum, anomalies, last_reading_at, {", ".join(_PLACE)}
-FROM hours
--- One lock order for every writer.
-ORDER BY stream, key, hour
+# An hour's latest-reading columns take the newer of the stored and the batch's.
+_LATEST = ("deviation", "kind", "area", "latitude", "longitude")
+_UPSERT_HOURS = f"""
+INSERT INTO entity_history AS h ({', '.join(HOUR_COLUMNS)})
+SELECT {', '.join(HOUR_COLUMNS)} FROM {_HOURS_STAGE}
+ORDER BY stream, key, hour  -- one lock order for every writer
 ON CONFLICT (stream, key, hour) DO UPDATE SET
     readings = h.readings + EXCLUDED.readings,
     value_count = h.value_count + EXCLUDED.value_count,
     value_sum = h.value_sum + EXCLUDED.value_sum,
     anomalies = h.anomalies + EXCLUDED.anomalies,
-    {", ".join(_NEWER.format(column) for column in _PLACE)},
+    {', '.join(f"{c} = CASE WHEN EXCLUDED.last_reading_at >= h.last_reading_at THEN EXCLUDED.{c} ELSE h.{c} END"
+               for c in _LATEST)},
     last_reading_at = greatest(h.last_reading_at, EXCLUDED.last_reading_at),
-    updated_at = now()
-"""
+    updated_at = now()"""
 
 
 async def ensure_months(connection: asyncpg.Connection | asyncpg.Pool, months: list[datetime]) -> int:
@@ -95,10 +76,16 @@ async def write_history(connection: asyncpg.Connection, rows: list[tuple[Any, ..
     inside the caller's transaction."""
     if not rows:
         return
-    await ensure_months(connection, sorted({month_start(row[2]) for row in rows}))
-    await connection.execute(_CREATE_STAGE)
-    await connection.copy_records_to_table(_STAGE, records=rows, columns=READING_COLUMNS)
-    await connection.execute(_UPSERT)
+    # A batch may carry one event twice (an upstream redelivery): it counts once.
+    unique = list({(row[0], row[3]): row for row in rows}.values())
+    await ensure_months(connection, sorted({month_start(row[2]) for row in unique}))
+    await connection.execute(_CREATE_STAGES)
+    await connection.copy_records_to_table(_READINGS_STAGE, records=[row[:8] for row in unique], columns=_STORED)
+    added = {(record["stream"], record["event_id"]) for record in await connection.fetch(_INSERT_READINGS)}
+    hours = hour_totals([row for row in unique if (row[0], row[3]) in added])
+    if hours:
+        await connection.copy_records_to_table(_HOURS_STAGE, records=hours, columns=HOUR_COLUMNS)
+        await connection.execute(_UPSERT_HOURS)
 
 
 async def enforce_retention(pool: asyncpg.Pool, months: int, now: datetime | None = None,

@@ -12,8 +12,8 @@ import pytest
 from aiokafka.structs import ConsumerRecord
 
 from services.consumer.decode import decode_batch
-from services.consumer.history import expired, history_rows, retention_horizon
-from services.consumer.history_store import READING_COLUMNS, enforce_retention
+from services.consumer.history import READING_COLUMNS, expired, history_rows, retention_horizon
+from services.consumer.history_store import enforce_retention
 from services.consumer.store import write_batch
 from shared.months import months_before
 from tests.history_data import CATALOG, TOPICS, alerting, batch_of, readings

@@ -5,11 +5,13 @@
 -- the hourly table is aggregated from, and the proof that a reading was
 -- counted already (a redelivered batch inserts nothing here, so it adds
 -- nothing to the hours either).
+-- Byte-order collation on the key: it is only ever compared for equality,
+-- and every event of an entity stream passes through this index.
 CREATE TABLE entity_readings (
-    stream         text        NOT NULL,
+    stream         text COLLATE "C" NOT NULL,
     key            text        NOT NULL,
     hour           timestamptz NOT NULL,
-    event_id       text        NOT NULL,
+    event_id       text COLLATE "C" NOT NULL,
     reading_at     timestamptz NOT NULL,
     value          double precision,
     deviation      double precision,
