@@ -2,8 +2,10 @@
 
 One exporter writes to a destination at a time: it holds a PostgreSQL
 advisory lock on the destination's name for as long as it runs (a second
-replica waits for it), so exports left ``running`` when it starts belong to
-an exporter that died, and go back to the queue to be finished. Every
+replica waits for it), so an export left ``running`` towards its
+destination while it runs none was cut short (by an exporter that died, or
+PostgreSQL going away mid-run): it goes back to the queue and is finished,
+its pending segments redone. Every
 EXPORT_INTERVAL seconds a scheduled export is queued (the first at start);
 POST /v1/exports queues one on demand. Exports run one at a time, oldest
 first.
@@ -72,6 +74,9 @@ async def queue_if_due(pool: asyncpg.Pool, interval: float) -> str | None:
 async def work(settings: ExporterSettings, pool: asyncpg.Pool, exporter: Exporter, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
+            # Between runs nothing of ours is running: a run cut short (by an
+            # exporter that died, or PostgreSQL going away mid-run) is resumed.
+            await manifest.requeue_running(pool, exporter.destination.name)
             if settings.export_interval > 0:
                 await queue_if_due(pool, settings.export_interval)
             export = await manifest.claim_export(pool, exporter.destination.name)
@@ -100,9 +105,8 @@ async def run(settings: ExporterSettings, stop: asyncio.Event) -> None:
         async with destination_lock(pool, destination, stop, settings.export_poll_seconds) as locked:
             if not locked:
                 return
-            requeued = await manifest.requeue_running(pool)
             log.info("exporter_started", destination=destination.name, interval=settings.export_interval,
-                     requeued=requeued, streams=catalog.names())
+                     streams=catalog.names())
             exporter = Exporter(settings, pool, catalog, topics, destination)
             tasks = [
                 asyncio.create_task(work(settings, pool, exporter, stop), name="exports"),

@@ -63,9 +63,11 @@ async def last_scheduled(db: asyncpg.Pool | asyncpg.Connection) -> datetime | No
     return await db.fetchval("SELECT max(requested_at) FROM exports WHERE trigger = 'schedule'")
 
 
-async def requeue_running(db: asyncpg.Pool | asyncpg.Connection) -> int:
-    """Exports left running by an exporter that died go back to the queue."""
-    status = await db.execute("UPDATE exports SET status = 'queued' WHERE status = 'running'")
+async def requeue_running(db: asyncpg.Pool | asyncpg.Connection, destination: str) -> int:
+    """Exports left running towards ``destination`` go back to the queue; only
+    the exporter holding the destination's lock, and running none, may ask."""
+    status = await db.execute(
+        "UPDATE exports SET status = 'queued' WHERE status = 'running' AND destination = $1", destination)
     return int(status.rsplit(" ", 1)[-1])
 
 
