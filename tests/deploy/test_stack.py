@@ -226,6 +226,8 @@ async def test_prometheus_scrapes_every_service(stack: Stack) -> None:
 
         async def health() -> dict[str, str] | None:
             answer = await client.get(f"{stack.prometheus}/api/v1/targets")
+            if answer.status_code == 503:  # Prometheus still starting ("Service Unavailable")
+                return None
             targets = answer.json()["data"]["activeTargets"]
             states = {target["labels"]["job"]: target["health"] for target in targets}
             return states if all(states.get(name) == "up" for name in (*SERVICES, "prometheus")) else None
