@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from shared.lake.destination import DestinationError, ObjectStoreSettings, parse_destination
+from shared.lake.addresses import DestinationError, parse_destination
+from shared.lake.destination import ObjectStoreSettings
 from shared.settings import ServiceSettings, StreamNames, serves
 
 

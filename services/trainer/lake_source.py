@@ -13,7 +13,8 @@ import asyncpg
 from shared.lake import manifest
 from shared.lake.destination import ObjectStoreSettings, open_destination
 from shared.lake.layout import FEATURES
-from shared.lake.read import LakeFiles, LakeSourceError, address_files, check_address, is_export_id, read_rows
+from shared.lake.addresses import LakeSourceError, check_address, is_export_id
+from shared.lake.read import LakeFiles, address_files, read_rows
 from shared.ml.training import NotEnoughData, TrainingError
 
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,10 +29,9 @@ from pyarrow import Buffer
 from pyarrow.fs import AwsStandardS3RetryStrategy, FileInfo, FileSelector, FileSystem, FileType, LocalFileSystem
 
 from shared.infra.s3 import DEFAULT_REGION, S3Endpoint
+from shared.lake.addresses import DestinationError, parse_destination
 
-S3_SCHEME = "s3://"
-# S3 bucket names: 3 to 63 of [a-z0-9.-], a letter or digit at each end.
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+__all__ = ["Destination", "DestinationError", "ObjectStoreSettings", "open_destination", "parse_destination"]
 
 
 class ObjectStoreSettings(BaseSettings):
@@ -51,31 +48,6 @@ class ObjectStoreSettings(BaseSettings):
     s3_connect_timeout: float = Field(5.0, gt=0, description="Seconds to connect to the S3 store.")
     s3_request_timeout: float = Field(60.0, gt=0, description="Seconds one S3 request may take.")
     s3_max_attempts: int = Field(3, ge=1, le=10, description="Attempts of one S3 request before it fails.")
-
-
-class DestinationError(ValueError):
-    """A destination that cannot be used as given."""
-
-
-def parse_destination(url: str) -> tuple[str, str | None, str]:
-    """(canonical name, bucket or None for a local directory, root path in
-    the filesystem). Raises DestinationError."""
-    url = url.strip()
-    if not url:
-        raise DestinationError("empty destination: give a directory or s3://bucket/prefix")
-    if url.startswith(S3_SCHEME):
-        bucket, _, prefix = url[len(S3_SCHEME):].partition("/")
-        prefix = prefix.strip("/")
-        if not _BUCKET.match(bucket):
-            raise DestinationError(f"{url!r}: {bucket!r} is not an S3 bucket name")
-        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
-            raise DestinationError(f"{url!r}: the prefix has an empty, '.' or '..' part")
-        root = f"{bucket}/{prefix}" if prefix else bucket
-        return f"{S3_SCHEME}{root}", bucket, root
-    if "://" in url and not url.startswith("file://"):
-        raise DestinationError(f"{url!r}: only s3:// URLs and local directories are destinations")
-    path = Path(url.removeprefix("file://")).expanduser().resolve()
-    return str(path), None, path.as_posix()
 
 
 def s3_filesystem(store: ObjectStoreSettings) -> FileSystem:

@@ -11,8 +11,6 @@ exactly like the stream's window.
 
 from __future__ import annotations
 
-import posixpath
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,30 +18,11 @@ from typing import Any
 import pyarrow.parquet as pq
 from pyarrow.fs import FileType
 
-from shared.lake.destination import Destination, DestinationError, ObjectStoreSettings, open_destination, parse_destination
+from shared.lake.addresses import LakeSourceError
+from shared.lake.destination import Destination, ObjectStoreSettings, open_destination
 from shared.lake.layout import FEATURES, TEMPORARY_ROOT, kind_dir
 
-EXPORT_ID = re.compile(r"^[0-9a-f]{32}$")
 _GROUPS = ("features", "categories", "targets", "context")
-
-
-class LakeSourceError(ValueError):
-    """A training source that cannot be read, with the reason."""
-
-
-def is_export_id(source: str) -> bool:
-    return bool(EXPORT_ID.match(source))
-
-
-def check_address(source: str) -> str:
-    """The canonical address of a lake source that is not an export id;
-    raises LakeSourceError."""
-    if not source.startswith("s3://") and not source.startswith("file://") and not posixpath.isabs(source):
-        raise LakeSourceError(f"{source[:80]!r} is not an export id, an s3:// URL or an absolute path")
-    try:
-        return parse_destination(source)[0]
-    except DestinationError as error:
-        raise LakeSourceError(str(error)) from None
 
 
 @dataclass(frozen=True)

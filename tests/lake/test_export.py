@@ -7,9 +7,7 @@ next scheduled export covers what it missed."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 

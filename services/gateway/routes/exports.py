@@ -19,7 +19,7 @@ from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, UNAVAILABL
 from services.gateway.state import GatewayState, get_state
 from shared.lake import manifest
 from shared.lake.layout import FEATURES, KINDS
-from shared.lake.read import LakeSourceError, check_address, is_export_id
+from shared.lake.addresses import LakeSourceError, check_address, is_export_id
 
 router = APIRouter(tags=["data lake"])
 
