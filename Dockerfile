@@ -1,4 +1,4 @@
-# One image for all five services; compose picks the command per service
+# One image for all six services; compose picks the command per service
 # (`python -m services.<name>`, `python -m deploy.topics` for topic-init).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -34,8 +34,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 fluxo \
  && useradd --system --uid 10001 --gid fluxo --home-dir /app --shell /usr/sbin/nologin fluxo \
- && mkdir -p /data/artifacts \
- && chown fluxo:fluxo /data/artifacts
+ && mkdir -p /data/artifacts /data/lake \
+ && chown fluxo:fluxo /data/artifacts /data/lake
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY deploy/__init__.py deploy/topics.py ./deploy/

@@ -32,7 +32,7 @@ test: prepare ## install everything, then run the whole test suite against real 
 infra: prepare ## start a local Kafka broker (BROKERS=3: a cluster), PostgreSQL and an S3 server until Ctrl-C, printing their addresses
 	$(PY) -m shared.infra --brokers $(BROKERS)
 
-run: prepare ## start Kafka, PostgreSQL and the five services locally, until Ctrl-C
+run: prepare ## start Kafka, PostgreSQL and the six services locally, until Ctrl-C
 	$(PY) -m deploy.local $(RUN_ARGS)
 
 bench: prepare ## run every benchmark against real Kafka and PostgreSQL, write bench/results/

@@ -3,7 +3,7 @@
     python -m deploy.local [--gateway-port 8000] [--rate 20] [--no-prometheus] ...
 
 Starts a throwaway Kafka broker and PostgreSQL (shared.infra), creates the
-topics and applies the migrations, then runs the Procfile's five services as
+topics and applies the migrations, then runs the Procfile's six services as
 processes with their output prefixed by name, plus Prometheus when its binary
 is installed (Debian package ``prometheus``). Prints the URLs to open. Ctrl-C
 or SIGTERM stops the services first, then Kafka and PostgreSQL. A service
@@ -13,6 +13,7 @@ that dies is started again after a back-off, as compose's restart policy does.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shutil
 import signal
@@ -111,7 +112,7 @@ def service_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 _SCRUBBED = frozenset(
     {
         "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "ARTIFACT_DIR", "TOPIC_PREFIX", "SERVICE_NAME",
-        "METRICS_PORT", "METRICS_HOST", "LOG_LEVEL", "LOG_JSON", "GATEWAY_HOST", "GATEWAY_PORT",
+        "METRICS_PORT", "METRICS_HOST", "LOG_LEVEL", "LOG_JSON", "GATEWAY_HOST", "GATEWAY_PORT", "EXPORT_DESTINATION",
     }
 )
 
@@ -135,8 +136,10 @@ def running_stack(
         prepare_backends(options.kafka_bootstrap, options.database_url, options.topic_prefix, topic_partitions)
     )
     supervisor.say(f"topics ready ({len(created)} created), migrations applied")
-    plans = plan_services(options, read_procfile(), service_env())
     workdir = Path(tempfile.mkdtemp(prefix="fluxo-run-"))
+    if options.lake_dir is None:
+        options = dataclasses.replace(options, lake_dir=workdir / "lake")
+    plans = plan_services(options, read_procfile(), service_env())
     stack = RunningStack(plans, supervisor, workdir=workdir)
     try:
         for plan in plans:
@@ -190,6 +193,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--topic-prefix", default="", help="prefix of every topic name")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of each per-stream topic")
     parser.add_argument("--artifact-dir", type=Path, help="where model bundles go (default: a temporary dir)")
+    parser.add_argument("--lake-dir", type=Path,
+                        help="where the exporter writes the data lake's Parquet (default: a temporary dir)")
     parser.add_argument("--kafka-bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--database-url", help="use this running PostgreSQL instead of starting one")
     parser.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (busy: a free one)")
@@ -229,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
                 kafka_bootstrap=bootstrap,
                 database_url=dsn,
                 artifact_dir=artifact_dir.resolve(),
+                lake_dir=args.lake_dir.resolve() if args.lake_dir else None,
                 topic_prefix=args.topic_prefix,
                 gateway_host=args.gateway_host,
                 gateway_port=args.gateway_port,

@@ -29,6 +29,8 @@ class StackOptions:
     database_url: str
     artifact_dir: Path
     topic_prefix: str = ""
+    # The data lake's directory (EXPORT_DESTINATION); None: the exporter's default.
+    lake_dir: Path | None = None
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     metrics_ports: Mapping[str, int] = field(default_factory=dict)
@@ -95,6 +97,8 @@ def plan_services(
             LOG_JSON=str(options.log_json).lower(),
             PYTHONUNBUFFERED="1",
         )
+        if options.lake_dir is not None:
+            env["EXPORT_DESTINATION"] = str(options.lake_dir)
         if name == GATEWAY:
             host, port = options.gateway_host, options.gateway_port
             env.update(GATEWAY_HOST=host, GATEWAY_PORT=str(port), METRICS_PORT="0")

@@ -99,6 +99,8 @@ class TrainCommand(Event):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     window: int | None = Field(None, ge=10)
     dataset_id: str | None = None
+    # The data lake: an export id, or an s3:// URL or local path of exported features.
+    source: str | None = Field(None, max_length=1024)
     test_size: float = Field(0.2, gt=0.0, lt=0.9)
     force: bool = False
 

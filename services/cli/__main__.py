@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from services.cli import commands, streams_commands
+from services.cli import commands, export_commands, streams_commands
 from services.cli.client import DEFAULT_URL, CliError, Gateway
 from services.cli.output import err
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     window = train.add_mutually_exclusive_group()
     window.add_argument("--window", type=int, help="train on the newest N events")
     window.add_argument("--dataset-id", help="train on one uploaded dataset")
+    window.add_argument("--source", help="train on the data lake: an export id, an s3:// URL or an absolute path")
     train.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a hyperparameter")
     train.add_argument("--test-size", type=float, default=0.2)
     train.add_argument("--force", action="store_true", help="activate even if worse than the active model")
@@ -93,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     download = command("download", "download a model's artifact, checking its sha256")
     download.add_argument("model_id", type=int)
     download.add_argument("-o", "--output", help="file to write (default model-ID.joblib)")
+
+    export_commands.add_parsers(command)
 
     watch = command("watch", "print predictions or alerts as they arrive")
     watch.add_argument("kind", nargs="?", choices=["predictions", "alerts"], default="predictions")
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
                 return commands.download(gateway, args)
             case "watch":
                 return commands.watch(gateway, args)
+            case "export":
+                return export_commands.export(gateway, args)
+            case "export-status":
+                return export_commands.export_status(gateway, args)
         raise CliError(f"unknown command {args.command}", code=2)
     finally:
         gateway.close()

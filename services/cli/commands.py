@@ -140,7 +140,7 @@ def _parameters(pairs: list[str]) -> dict[str, Any]:
 def train(gateway: Gateway, args: argparse.Namespace) -> int:
     request: dict[str, Any] = {"stream": args.stream, "task": args.task, "test_size": args.test_size,
                                "force": args.force, "hyperparameters": _parameters(args.param)}
-    for name in ("algorithm", "window", "dataset_id"):
+    for name in ("algorithm", "window", "dataset_id", "source"):
         if getattr(args, name) is not None:
             request[name] = getattr(args, name)
     accepted = gateway.json("POST", "/train", json=request)

@@ -7,12 +7,15 @@ offsets only after they are durable; the prediction and alert events go out
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import asyncpg
 import structlog
 from aiokafka.structs import ConsumerRecord
 
 from services.consumer import metrics
 from services.consumer.decode import decode_batch
+from services.consumer.history import history_rows, retention_horizon
 from services.consumer.outputs import (
     alert_messages,
     alert_rows,
@@ -50,12 +53,13 @@ TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
 
 class ScoringHandler:
     def __init__(self, topics: Topics, catalog: Catalog, models: ServedModels, pool: asyncpg.Pool,
-                 rolling: RollingErrors) -> None:
+                 rolling: RollingErrors, history_months: int = 13) -> None:
         self.topics = topics
         self.catalog = catalog
         self.models = models
         self.pool = pool
         self.rolling = rolling
+        self.history_months = history_months
         models.on_swap.append(self._forget_old_versions)
 
     async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
@@ -65,6 +69,8 @@ class ScoringHandler:
         rows: list[tuple] = []
         alerts: list[tuple] = []
         entities: list[tuple] = []
+        history: list[tuple] = []
+        horizon = retention_horizon(datetime.now(UTC), self.history_months)
         outputs: list[Outgoing] = []
         scored: list[tuple[str, list[TaskScores]]] = []
         for name, batch in batches.items():
@@ -83,11 +89,12 @@ class ScoringHandler:
                     metrics.count_alert(name, alert[4])  # (event_id, stream, task, key, area, ...)
                 outputs.extend(alert_messages(self.topics.alerts, task_alerts, produced_at))
             entities.extend(entity_state_rows(batch, alerting_result(results)))
+            history.extend(history_rows(batch, alerting_result(results), horizon))
             scored.append((name, results))
         self._observe(scored)
         # The rows are written while the loop sends the outputs; it commits
         # the offsets only once both are done.
-        return HandlerResult(outputs=outputs, rejected=rejected, effects=[write_batch(self.pool, rows, alerts, entities)])
+        return HandlerResult(outputs=outputs, rejected=rejected, effects=[write_batch(self.pool, rows, alerts, entities, history)])
 
     def _observe(self, scored: list[tuple[str, list[TaskScores]]]) -> None:
         for stream, results in scored:

@@ -35,3 +35,7 @@ def count_alert(stream: str, area: str | None) -> None:
         else:
             _areas.add(name)
     ALERTS.labels(stream, name).inc()
+
+HISTORY_PARTITIONS_DROPPED = Counter(
+    "fluxo_history_partitions_dropped_total", "Month partitions of the entity history dropped by retention."
+)

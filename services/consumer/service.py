@@ -11,6 +11,7 @@ import asyncio
 import structlog
 
 from services.consumer.handler import TRANSIENT_DB_ERRORS, ScoringHandler
+from services.consumer.history_store import keep_retention
 from services.consumer.rolling import RollingErrors
 from services.consumer.settings import ConsumerSettings
 from shared.db import apply_migrations, create_pool
@@ -66,7 +67,8 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
 
         catalog.on_change(follow)
         await features_consumer.start()
-        handler = ScoringHandler(topics, catalog, models, pool, RollingErrors(settings.consumer_error_window))
+        handler = ScoringHandler(topics, catalog, models, pool, RollingErrors(settings.consumer_error_window),
+                                 settings.history_retention_months)
         loop = BatchLoop(
             features_consumer,
             producer,
@@ -86,6 +88,9 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
                 follow_registry(models, models_consumer, pool, settings.model_refresh_seconds, stop), name="models"
             ),
             asyncio.create_task(watcher.run(stop), name="streams"),
+            asyncio.create_task(keep_retention(pool, settings.history_retention_months,
+                                               settings.history_retention_interval, stop, TRANSIENT_DB_ERRORS),
+                                name="history-retention"),
         ]
         await run_tasks(tasks, stop)
     finally:

@@ -23,6 +23,12 @@ class ConsumerSettings(ServiceSettings):
     model_refresh_seconds: float = Field(
         30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
     )
+    history_retention_months: int = Field(
+        13, ge=1, le=1200, description="Months of entity history kept; older month partitions are dropped."
+    )
+    history_retention_interval: float = Field(
+        3600.0, gt=0, description="Seconds between two retention passes over the entity history."
+    )
 
     def serves(self, stream: str) -> bool:
         return serves(self.consumer_streams, stream)

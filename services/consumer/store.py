@@ -3,7 +3,8 @@
 Predictions go through COPY into a temporary staging table and one
 INSERT ... ON CONFLICT DO NOTHING, so a redelivered batch (the consumer died
 before committing its offsets) adds nothing. Alerts are keyed by event id
-the same way; entity_state keeps the newest reading per entity.
+the same way; entity_state keeps the newest reading per entity, and the
+hourly history its readings (services.consumer.history_store).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+
+from services.consumer.history_store import write_history
 
 PREDICTION_COLUMNS = (
     "event_id", "stream", "task", "model_version", "model_id", "key", "status",
@@ -55,6 +58,7 @@ async def write_batch(
     predictions: list[tuple[Any, ...]],
     alerts: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
     entities: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
+    history: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
 ) -> int:
     """Write everything or nothing; returns the prediction rows inserted
     (fewer than given when some were already there)."""
@@ -69,4 +73,5 @@ async def write_batch(
             await connection.executemany(_INSERT_ALERT, alerts)
         if entities:
             await connection.executemany(_UPSERT_ENTITY, entities)
+        await write_history(connection, history)
     return inserted

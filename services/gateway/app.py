@@ -20,7 +20,7 @@ from services.gateway.console import install_console, stop_console
 from services.gateway.declarations import load_catalog
 from services.gateway.errors import install_error_handlers
 from services.gateway.metrics import MetricsMiddleware
-from services.gateway.routes import data, models, ops, scoring, streams, training, upload
+from services.gateway.routes import data, exports, history, models, ops, scoring, streams, training, upload
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from shared.db import apply_migrations, create_pool
@@ -62,7 +62,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (scoring, streams, upload, training, models, data, ops):
+    for module in (scoring, streams, upload, training, models, data, history, exports, ops):
         app.include_router(module.router)
     install_console(app)
     app.add_middleware(MetricsMiddleware)

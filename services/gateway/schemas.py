@@ -195,6 +195,7 @@ class TrainRequest(BaseModel):
                                      "learning_rate_init": 0.001, "early_stopping": True}},
                 {"stream": "houses", "task": "price", "algorithm": "random_forest",
                  "hyperparameters": {"n_estimators": 200, "max_depth": 8}, "dataset_id": "4f5c0b1e6a2d4d3c9b8e7f6a5d4c3b2a"},
+                {"stream": "houses", "task": "price", "source": "s3://fluxo-lake/exports"},
             ]
         },
     )
@@ -204,6 +205,11 @@ class TrainRequest(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     window: int | None = Field(None, ge=10, description="Train on the newest N feature events.")
     dataset_id: str | None = Field(None, max_length=64, description="Train on one uploaded dataset.")
+    source: str | None = Field(
+        None, max_length=1024,
+        description="Train on the data lake: an export id (its features files of the stream), or an s3:// URL or "
+        "absolute path of exported features (a lake's root, or a directory or file of features Parquet).",
+    )
     test_size: float = Field(0.2, gt=0.0, lt=0.9)
     force: bool = Field(False, description="Activate the new model even if it scores worse than the active one.")
 

@@ -45,7 +45,7 @@ class GatewaySettings(ServiceSettings):
         LEGACY_REGRESSION_TASK, pattern=r"^[a-z][a-z0-9_]*/[A-Za-z_][A-Za-z0-9_]*$",
         description="stream/task that POST /regress answers for (a regression task).",
     )
-    sensors_stream: str = Field("pressure", pattern=r"^[a-z][a-z0-9_]*$", description="The entity stream GET /sensors shows.")
+    sensors_stream: str = Field("pressure", pattern=r"^[a-z][a-z0-9_]*$", description="The entity stream GET /sensors, /v1/sensors/history, /dados_geral and /dados_dia show.")
     max_events_per_call: int = Field(1000, ge=1, description="Most records one POST /v1/streams/{name}/events takes.")
     console_sample_seconds: float = Field(
         5.0, gt=0, le=300, description="Web console: how often topic and consumer-group offsets are sampled (rates, lag)."

@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaProducer
 from services.trainer import metrics
 from services.trainer.candidate import Candidate, Decision, build_candidate, decide, score_active
 from services.trainer.dataset_scan import DatasetScanError, scan_dataset
+from services.trainer.lake_source import lake_rows
 from services.trainer.settings import TrainerSettings
 from services.trainer.window import StreamWindow, decode_entries, window_offsets
 from shared.events import TrainCommand
@@ -70,6 +71,7 @@ class RunRequest:
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     window: int | None = None
     dataset_id: str | None = None
+    source: str | None = None  # an export id or a lake address (services.trainer.lake_source)
     test_size: float = 0.2
     force: bool = False
     trigger: str = "command"
@@ -84,6 +86,7 @@ class RunRequest:
             hyperparameters=dict(command.hyperparameters),
             window=command.window,
             dataset_id=command.dataset_id,
+            source=command.source,
             test_size=command.test_size,
             force=command.force,
         )
@@ -194,6 +197,10 @@ class Trainer:
 
     async def _rows(self, request: RunRequest, stream: StreamSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         topic = self.topics.features(stream.name)
+        if request.source is not None:
+            return await lake_rows(self.pool, self.settings, request.source, stream.name,
+                                   max_rows=self.settings.train_dataset_max_rows,
+                                   timeout=self.settings.train_dataset_scan_timeout)
         if request.dataset_id is not None:
             since = await self.pool.fetchval("SELECT created_at FROM datasets WHERE id = $1", request.dataset_id)
             rows, where = await scan_dataset(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from shared.lake.destination import ObjectStoreSettings
 from shared.settings import ServiceSettings, StreamNames, serves
 
 
-class TrainerSettings(ServiceSettings):
+# ObjectStoreSettings: the S3 store that training from the data lake reads.
+class TrainerSettings(ServiceSettings, ObjectStoreSettings):
     service_name: str = "trainer"
     train_streams: StreamNames = Field(
         (), description="Comma-separated streams this replica trains (default: every stream, those registered later too)."

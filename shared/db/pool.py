@@ -16,7 +16,10 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 5, command_timeout: float | None = None) -> asyncpg.Pool:
+    """``command_timeout``: seconds any one statement may take (None: no limit)."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=command_timeout
+    )
     assert pool is not None
     return pool

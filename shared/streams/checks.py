@@ -199,6 +199,11 @@ def _check_stream_lists(spec: StreamSpec, problems: _Problems) -> None:
     for i, name in enumerate(entity.values):
         if spec.columns.get(name) != "number":
             problems.add(f"entity.values[{i}]", f"{name!r} is not a numeric column of the stream")
+    if entity.history is not None:
+        for role in ("value", "deviation"):
+            name = getattr(entity.history, role)
+            if name is not None and spec.columns.get(name) != "number":
+                problems.add(f"entity.history.{role}", f"{name!r} is not a numeric column of the stream")
     if spec.key is None:
         problems.add("entity", "an entity stream needs a key field naming each thing")
 

@@ -181,6 +181,17 @@ class RollingSpec(_Strict):
     description: str = Field("", max_length=500)
 
 
+class EntityHistorySpec(_Strict):
+    """An hourly history per entity, kept as the stream flows: per entity and
+    hour the mean of ``value``, the latest ``deviation``, the alert state and
+    the number of alerts, with the entity's kind, place and area."""
+
+    value: Identifier = Field(description="The numeric column whose hourly mean is kept (e.g. the reading itself).")
+    deviation: Identifier | None = Field(
+        None, description="A numeric column kept as it stood at the hour's latest reading (e.g. a 30-day deviation)."
+    )
+
+
 class EntitySpec(_Strict):
     """Streams whose records come from things at a place (sensors, meters):
     the consumer keeps each thing's latest state and raises alerts about it."""
@@ -190,6 +201,9 @@ class EntitySpec(_Strict):
     area: Identifier | None = Field(None, description="A field naming the district or group (alert metrics are counted by it).")
     kind: Identifier | None = Field(None, description="A field naming the thing's type.")
     values: tuple[Identifier, ...] = Field((), description="Columns kept as the thing's latest state.")
+    history: EntityHistorySpec | None = Field(
+        None, description="Keep an hourly history per thing (GET /v1/streams/{name}/history, the data lake)."
+    )
 
 
 class TaskSpec(_Strict):

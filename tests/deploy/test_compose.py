@@ -23,8 +23,9 @@ from tests.deploy.debian import ensure_program
 from tests.deploy.introspect import settings_class
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKERS = ("generator", "normalizer", "trainer", "consumer")
+WORKERS = ("generator", "normalizer", "trainer", "consumer", "exporter")
 SERVICES = (*WORKERS, "gateway")
+LAKE_USERS = ("trainer", "exporter")
 ARTIFACT_USERS = ("trainer", "consumer", "gateway")
 
 
@@ -124,6 +125,10 @@ def test_compose_runs_the_stack_the_issue_asks_for(docker_compose: str, tmp_path
             assert mounts(service)[service["environment"]["ARTIFACT_DIR"]] == "artifacts", name
         else:
             assert "artifacts" not in mounts(service).values(), name
+    for name in LAKE_USERS:
+        assert mounts(services[name])["/data/lake"] == "lake", name
+        assert services[name]["environment"]["AWS_REGION"] == env["AWS_REGION"], name
+    assert services["exporter"]["environment"]["EXPORT_DESTINATION"] == env["EXPORT_DESTINATION"]
     for name in WORKERS:
         assert services[name]["environment"]["METRICS_HOST"] == "0.0.0.0"
         assert services[name]["environment"]["METRICS_PORT"] == "9100"

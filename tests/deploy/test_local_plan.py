@@ -18,7 +18,7 @@ from deploy.prometheus_local import COMPOSE_CONFIG, localhost_config
 from deploy.supervisor import Supervisor
 from shared.settings import ServiceSettings
 
-SERVICES = ["generator", "normalizer", "trainer", "consumer", "gateway"]
+SERVICES = ["generator", "normalizer", "trainer", "consumer", "gateway", "exporter"]
 
 
 def options(**overrides: object) -> StackOptions:
@@ -28,13 +28,14 @@ def options(**overrides: object) -> StackOptions:
         "artifact_dir": Path("/tmp/fluxo-artifacts"),
         "topic_prefix": "demo.",
         "gateway_port": 18000,
-        "metrics_ports": {"generator": 19101, "normalizer": 19102, "trainer": 19103, "consumer": 19104},
+        "metrics_ports": {"generator": 19101, "normalizer": 19102, "trainer": 19103, "consumer": 19104,
+                         "exporter": 19105},
     }
     values.update(overrides)
     return StackOptions(**values)  # type: ignore[arg-type]
 
 
-def test_procfile_runs_the_five_services_with_this_interpreter() -> None:
+def test_procfile_runs_the_six_services_with_this_interpreter() -> None:
     commands = read_procfile()
     assert list(commands) == SERVICES
     for name, argv in commands.items():

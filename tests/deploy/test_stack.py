@@ -32,7 +32,7 @@ from tests.deploy.debian import ensure_program
 from tests.deploy.introspect import settings_class
 from tests.helpers import wait_for
 
-SERVICES = ("generator", "normalizer", "trainer", "consumer", "gateway")
+SERVICES = ("generator", "normalizer", "trainer", "consumer", "gateway", "exporter")
 # Series Prometheus makes itself at scrape time; no /metrics page has them.
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added"})
 # Metrics that rightly stay without samples in a short healthy run: nothing

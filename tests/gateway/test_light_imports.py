@@ -8,7 +8,7 @@ import sys
 
 from tests.processes import REPO
 
-HEAVY = ("sklearn", "xgboost", "scipy", "pandas")
+HEAVY = ("sklearn", "xgboost", "scipy", "pandas", "pyarrow")
 
 
 def test_the_gateway_does_not_import_the_training_libraries() -> None:

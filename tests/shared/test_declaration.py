@@ -111,6 +111,10 @@ BAD = [
                                                                   "window": "90m", "bucket": "1h"}]),
      "rolling[0].window", "not a multiple"),
     ("unknown key", lambda d: d.update(key="owner"), "key", "not a field"),
+    ("history of text", lambda d: d.update(entity={"history": {"value": "district"}}), "entity.history.value",
+     "not a numeric column"),
+    ("history deviation unknown", lambda d: d.update(entity={"history": {"value": "area_m2", "deviation": "spread"}}),
+     "entity.history.deviation", "not a numeric column"),
     ("extra property", lambda d: d.update(colour="blue"), "colour", "Extra inputs"),
 ]
 

@@ -12,6 +12,7 @@ from services.gateway import queries
 from services.gateway.auth import require_api_key
 from services.gateway.errors import ApiError, invalid, json_response
 from services.gateway.routes.common import stream_named, task_named
+from services.gateway.routes.exports import check_lake_source
 from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, RunStatus, TrainAccepted, TrainRequest
 from services.gateway.state import GatewayState, get_state
 from shared.events import TrainCommand
@@ -54,6 +55,8 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
         raise invalid("hyperparameters", str(error)) from None
     if body.window is not None and body.dataset_id is not None:
         raise invalid("window", "give a window or a dataset_id, not both")
+    if body.source is not None:
+        await check_lake_source(state, body, stream.name)
     if body.dataset_id is not None:
         owner = await queries.dataset_stream(state.pool, body.dataset_id)
         if owner is None:
@@ -67,13 +70,14 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
         hyperparameters=body.hyperparameters,
         window=body.window,
         dataset_id=body.dataset_id,
+        source=body.source,
         test_size=body.test_size,
         force=body.force,
     )
     if len(orjson.dumps(body.hyperparameters)) > _MAX_HYPERPARAMETER_BYTES:
         raise invalid("hyperparameters", f"too large (at most {_MAX_HYPERPARAMETER_BYTES} bytes of JSON)")
     request = command.model_dump(mode="json", include={"algorithm", "hyperparameters", "window", "dataset_id",
-                                                       "test_size", "force"})
+                                                       "source", "test_size", "force"})
     # Recorded before it is sent, so GET /train/{run_id} knows the run at once.
     await registry.queue_run(state.pool, command.run_id, stream.name, task.name, body.algorithm, request)
     try:
