@@ -171,6 +171,8 @@ class ServedModels:
         previous = self._models.get((record.stream, record.task))
         self._models[(record.stream, record.task)] = model
         MODEL_LOADS.labels(self.service, record.stream, record.task, "loaded").inc()
+        # A refusal count that is zero, not absent, so "none refused" shows as 0.
+        MODEL_LOADS.labels(self.service, record.stream, record.task, "refused")
         SERVED_VERSION.labels(self.service, record.stream, record.task).set(record.version)
         log.info("model_in_service", stream=record.stream, task=record.task, model_id=record.id,
                  version=record.version, previous_version=previous.version if previous else None,
