@@ -23,7 +23,7 @@ from bench.models import PreparedModel
 from bench.procs import fleet, wait_until
 from services.generator.messages import Emitter
 from shared.infra.ports import free_port, port_open
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
 
 WARMUP = 30
 
@@ -31,7 +31,7 @@ WARMUP = 30
 def raw_messages(per_stream: int, seed: int = 5) -> list[tuple[str, bytes]]:
     """Raw events of all streams, interleaved (one of each in turn)."""
     streams = [[(name, value) for _, value in Emitter(make_source(name, seed), seed=seed).batch(per_stream)]
-               for name in STREAMS]
+               for name in (spec.name for spec in builtin_streams())]
     return [message for group in zip(*streams) for message in group]
 
 
@@ -87,7 +87,7 @@ async def http_chain(bench: Bench, prepared: dict[tuple[str, str], PreparedModel
         {"stream": m.meta.stream, "task": m.meta.task, "bundle_dir": m.bundle_dir, "sha256": m.sha256}
         for m in prepared.values()
     ]))
-    per_stream = (WARMUP + plan.http_chain_events) // len(STREAMS) + 1
+    per_stream = (WARMUP + plan.http_chain_events) // len(builtin_streams()) + 1
     runs: dict[str, Any] = {}
     with fleet(bench.logdir("http_chain")) as group:
         predict_port, normalizer_port = free_port(), free_port()

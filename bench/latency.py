@@ -21,7 +21,7 @@ from bench.produce import produce_raw
 from bench.services import consumer_env, normalizer_env, service_env
 from shared.db import create_pool
 from shared.kafka.admin import ensure_topics
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
 from shared.topics import Topics
 
 WARMUP_EVENTS = 50  # per stream, to have every service joined and warm
@@ -31,16 +31,18 @@ async def latency(bench: Bench, prepared: dict[tuple[str, str], PreparedModel]) 
     plan = bench.plan
     prefix = bench.prefix("latency")
     topics = Topics(prefix)
-    per_stream_rate = plan.latency_rate / len(STREAMS)
+    # Every built-in stream: the generator service simulates each of them.
+    streams = [spec.name for spec in builtin_streams()]
+    per_stream_rate = plan.latency_rate / len(streams)
     per_stream = int(per_stream_rate * plan.latency_seconds)
     result: dict[str, Any] = {"rate": plan.latency_rate, "seconds": plan.latency_seconds}
     async with bench.database("latency") as dsn:
         await register_models(dsn, prepared)
-        await ensure_topics(bench.kafka, topics.all())
+        await ensure_topics(bench.kafka, topics.all(streams))
         with fleet(bench.logdir("latency")) as group:
             group.service("normalizer", "services.normalizer", normalizer_env(bench, prefix, dsn))
             group.service("consumer", "services.consumer", consumer_env(bench, prefix, dsn))
-            warm = await produce_raw(bench.kafka, topics, {stream: WARMUP_EVENTS for stream in STREAMS}, seed=21)
+            warm = await produce_raw(bench.kafka, topics, {stream: WARMUP_EVENTS for stream in streams}, seed=21)
             warm_rows = expected_rows(warm)
             _, ready = await wait_for_rows(dsn, warm_rows, 120, group)
             if not ready:
@@ -57,7 +59,7 @@ async def latency(bench: Bench, prepared: dict[tuple[str, str], PreparedModel]) 
                 await asyncio.sleep(0.2)
             if generator.popen.poll() != 0:
                 raise RuntimeError(f"the generator did not finish cleanly:\n{generator.tail()}")
-            want = warm_rows + expected_rows({stream: per_stream for stream in STREAMS})
+            want = warm_rows + expected_rows({stream: per_stream for stream in streams})
             count, complete = await wait_for_rows(dsn, want, 60, group)
             result["memory_mb"] = group.memory_mb()
         pool = await create_pool(dsn, max_size=1)

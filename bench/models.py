@@ -1,8 +1,8 @@
 """A model for every task, so that the pipeline and the gateway score everything.
 
 Trained once per run with shared.ml (the trainer's own functions and default
-hyperparameters) on generator data built the way the normalizer builds it,
-exported to ONNX, written as bundles into the run's artifact directory, and
+hyperparameters: shared.ml.dataset.fit_rows) on generator rows built the way
+the normalizer builds features events (bench.datasets), exported to ONNX, written as bundles into the run's artifact directory, and
 registered as the active model in each phase's fresh database.
 """
 
@@ -14,14 +14,14 @@ from pathlib import Path
 
 import joblib
 
-from bench.datasets import synthetic
+from bench.datasets import synthetic_rows
 from shared.db import create_pool
 from shared.ml import registry
 from shared.ml.bundle import JOBLIB_FILE, BundleMeta, write_bundle
+from shared.ml.dataset import fit_rows
 from shared.ml.export import export
 from shared.ml.publish import bundle_meta
-from shared.ml.training import train
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
 
 VERSION = 1
 
@@ -43,11 +43,10 @@ class PreparedModel:
 
 def prepare_models(artifact_dir: Path, rows: int, seed: int = 3) -> dict[tuple[str, str], PreparedModel]:
     prepared: dict[tuple[str, str], PreparedModel] = {}
-    for stream in STREAMS.values():
-        data = synthetic(stream.name, rows, seed=seed)
+    for stream in builtin_streams():
+        sample = synthetic_rows(stream.name, rows, seed=seed)
         for task in stream.tasks:
-            X, y = data.task(task)
-            result = train(task, None, X, y, seed=seed)
+            result = fit_rows(stream, task, sample, seed=seed)
             onnx_bytes, _ = export(result)
             meta = bundle_meta(stream.name, result, VERSION, {"bench": "synthetic", "rows": rows})
             relative, hashes, size = write_bundle(artifact_dir, meta, onnx_bytes, partial(joblib.dump, result.pipeline))

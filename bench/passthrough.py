@@ -19,13 +19,13 @@ import sys
 
 from shared.kafka import Outgoing, make_consumer, make_producer
 from shared.kafka.send import send_batched
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
 from shared.topics import Topics
 
 
 async def main(bootstrap: str, group: str, source_prefix: str, sink_prefix: str, count: int) -> None:
     source, sink = Topics(source_prefix), Topics(sink_prefix)
-    routes = {source.raw(stream): sink.features(stream) for stream in STREAMS}
+    routes = {source.raw(stream): sink.features(stream) for stream in (spec.name for spec in builtin_streams())}
     consumer = make_consumer(bootstrap, group, list(routes), "bench-passthrough")
     producer = make_producer(bootstrap, "bench-passthrough")
     await consumer.start()

@@ -28,7 +28,7 @@ from bench.scrape import loop_metrics
 from bench.services import consumer_env, normalizer_env
 from shared.db import create_pool
 from shared.kafka.admin import ensure_topics
-from bench.streams import STREAMS
+from shared.streams import builtin_stream, builtin_streams
 from shared.topics import Topics
 
 POLL_S = 0.5
@@ -36,7 +36,7 @@ POLL_S = 0.5
 
 def expected_rows(sent: dict[str, int]) -> int:
     """Prediction rows the consumer writes: one per event and task."""
-    return sum(count * len(STREAMS[stream].tasks) for stream, count in sent.items())
+    return sum(count * len(builtin_stream(stream).tasks) for stream, count in sent.items())
 
 
 async def wait_for_rows(dsn: str, expected: int, timeout: float, group: Fleet,
@@ -81,12 +81,13 @@ async def throughput(
     plan = bench.plan
     prefix = bench.prefix(phase)
     topics = Topics(prefix)
+    streams = [spec.name for spec in builtin_streams()]
     result: dict[str, Any] = {"consumers": consumers, "topic_prefix": prefix}
     async with bench.database(phase) as dsn:
         await register_models(dsn, prepared)
-        await ensure_topics(bench.kafka, topics.all())
+        await ensure_topics(bench.kafka, topics.all(streams))
         began = time.perf_counter()
-        sent = await produce_raw(bench.kafka, topics, {stream: plan.pipeline_events for stream in STREAMS})
+        sent = await produce_raw(bench.kafka, topics, {stream: plan.pipeline_events for stream in streams})
         result["produce_seconds"] = round(time.perf_counter() - began, 2)
         result["events_sent"] = sent
         want = expected_rows(sent)

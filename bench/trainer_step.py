@@ -16,7 +16,7 @@ from shared.events import TrainCommand
 from shared.kafka import make_producer
 from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
 from shared.topics import Topics
 
 TIMEOUT_S = 240
@@ -26,7 +26,7 @@ async def trainer_step(bench: Bench, prefix: str, dsn: str) -> dict[str, Any]:
     topics = Topics(prefix)
     env = service_env(bench, prefix, dsn, "trainer", TRAIN_INTERVAL="0",
                       TRAIN_WINDOW_SIZE=str(bench.plan.trainer_window))
-    commands = [TrainCommand(stream=stream.name, task=task.name) for stream in STREAMS.values() for task in stream.tasks]
+    commands = [TrainCommand(stream=stream.name, task=task.name) for stream in builtin_streams() for task in stream.tasks]
     pool = await create_pool(dsn, max_size=1)
     try:
         with fleet(bench.logdir("trainer")) as group:

@@ -2,13 +2,18 @@
 1M rows of its stream's generator data, the ONNX export (conversion and the
 held-out check), and the bundle's size on disk.
 
-Fits use the trainer's own function (shared.ml.training.train) and its
-default hyperparameters, one thread each. Sizes go smallest first; before a
+Fits use the trainer's own functions and default hyperparameters, one
+thread each: the task's matrix is shared.ml.dataset.task_data's (built a
+chunk of rows at a time, bench.datasets.TaskSample), handed to
+shared.ml.training.train as fit_rows does; only train is timed. Sizes go
+smallest first, each stream's rows grown from the previous size's (the
+generation seconds recorded per size are those of the growth). Before a
 fit, its time is projected from the same algorithm's fit at the previous
 size (linear in rows; n log n for random forests), and each size's fits run
 cheapest first. A fit projected beyond the per-fit cap, or beyond what is
-left of the phase's budget, is not run and is recorded with the projection
-as the reason. MLP epochs are capped at the largest size (said
+left of the phase's budget (less the projected time to generate its rows,
+for a stream's first fit at a size), is not run and is recorded with the
+projection as the reason. MLP epochs are capped at the largest size (said
 in the row).
 """
 
@@ -25,13 +30,13 @@ from typing import Any
 import joblib
 
 from bench.context import Bench
-from bench.datasets import StreamData, synthetic
-from shared.ml.bundle import BundleMeta, write_bundle
-from shared.ml.evaluate import PRIMARY_METRIC
+from bench.datasets import TaskSample
+from shared.ml.bundle import write_bundle
+from shared.ml.dataset import TaskData
 from shared.ml.export import export
-from shared.ml.training import train
-from shared.streams import Algorithm, StreamSpec, TaskSpec
-from bench.streams import STREAMS
+from shared.ml.publish import bundle_meta
+from shared.ml.training import TrainResult, train
+from shared.streams import Algorithm, StreamSpec, TaskSpec, builtin_streams
 
 
 def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | None, *,
@@ -50,12 +55,8 @@ def projection(previous: dict[str, Any] | None, rows: int, epochs_cap: int | Non
     return seconds
 
 
-def _bundle_size(task: TaskSpec, stream: str, result: Any, onnx_bytes: bytes) -> int:
-    meta = BundleMeta(
-        stream=stream, task=task.name, kind=task.kind.value, algorithm=result.algorithm.value, version=1,
-        features=list(task.features), target=task.target, feature_means=result.feature_means,
-        hyperparameters=result.hyperparameters, metrics=result.metrics, rows=result.rows_train, centers=result.centers,
-    )
+def _bundle_size(stream: str, result: TrainResult, onnx_bytes: bytes) -> int:
+    meta = bundle_meta(stream, result, 1, {"bench": "synthetic"})
     scratch = Path(tempfile.mkdtemp(prefix="bench-bundle-"))
     try:
         _, _, size = write_bundle(scratch, meta, onnx_bytes, partial(joblib.dump, result.pipeline))
@@ -64,24 +65,26 @@ def _bundle_size(task: TaskSpec, stream: str, result: Any, onnx_bytes: bytes) ->
     return size
 
 
-def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
+def fit_one(stream: str, task: TaskSpec, algorithm: Algorithm, data: TaskData,
             hyperparameters: dict[str, Any]) -> dict[str, Any]:
-    X, y = data.task(task, rows)
+    """Fit and export one model on ``data`` (shared.ml.dataset.task_data's
+    matrix: what fit_rows hands to train), timing each step."""
     began = time.perf_counter()
-    result = train(task, algorithm, X, y, hyperparameters, seed=0)
+    result = train(task, algorithm, data.X, data.y, hyperparameters, seed=0,
+                   inputs=data.inputs, classes=data.classes, positive=data.positive)
     fit_s = time.perf_counter() - began
     began = time.perf_counter()
     onnx_bytes, _ = export(result)
     export_s = time.perf_counter() - began
     model = result.pipeline.named_steps["model"]
-    metric = PRIMARY_METRIC[task.kind]
+    metric = task.gate_metric
     record: dict[str, Any] = {
         "status": "run",
-        "rows": int(len(X)),
+        "rows": data.rows,
         "fit_s": round(fit_s, 3),
         "export_s": round(export_s, 3),
         "onnx_bytes": len(onnx_bytes),
-        "bundle_bytes": _bundle_size(task, data.stream.name, result, onnx_bytes),
+        "bundle_bytes": _bundle_size(stream, result, onnx_bytes),
         "metric": metric,
         "metric_value": round(float(result.metrics.get(metric, float("nan"))), 4),
     }
@@ -94,7 +97,7 @@ def fit_one(task: TaskSpec, algorithm: Algorithm, data: StreamData, rows: int,
 
 
 def _jobs() -> list[tuple[StreamSpec, TaskSpec, Algorithm]]:
-    return [(stream, task, algorithm) for stream in STREAMS.values() for task in stream.tasks
+    return [(stream, task, algorithm) for stream in builtin_streams() for task in stream.tasks
             for algorithm in task.allowed_algorithms]
 
 
@@ -106,8 +109,9 @@ async def training(bench: Bench) -> dict[str, Any]:
     rows_out: list[dict[str, Any]] = []
     previous: dict[tuple[str, str, str], dict[str, Any]] = {}
     generation: dict[str, float] = {}
+    # Each stream's rows, grown to each size in turn (a size's rows start with the smaller size's).
+    samples = {stream.name: TaskSample(stream) for stream in builtin_streams()}
     for size in sorted(plan.training_sizes):
-        data: dict[str, StreamData] = {}
         planned = []
         for stream, task, algorithm in _jobs():
             key = (stream.name, task.name, algorithm.value)
@@ -120,7 +124,10 @@ async def training(bench: Bench) -> dict[str, Any]:
         for _, stream, task, algorithm, capped, expected in planned:
             key = (stream.name, task.name, algorithm.value)
             base = {"stream": stream.name, "task": task.name, "algorithm": algorithm.value, "size": size}
-            left = budget_end - time.monotonic()
+            sample = samples[stream.name]
+            # The first fit of a stream at this size waits for its rows too.
+            generating = sample.projected_seconds(size) or 0.0
+            left = budget_end - time.monotonic() - generating
             reason = None
             if previous.get(key, {}).get("status") == "not run":
                 reason = f"not run at {previous[key]['size']:,} rows either"
@@ -129,6 +136,8 @@ async def training(bench: Bench) -> dict[str, Any]:
                           f"over the {plan.training_fit_cap_s:g} s per-fit cap")
             elif expected is not None and expected > left:
                 reason = f"projected {expected:.0f} s, {max(left, 0):.0f} s left of the phase budget"
+                if generating:
+                    reason += f" once its rows are generated (projected {generating:.0f} s)"
             elif left <= 0:
                 reason = "phase budget used up"
             if reason is not None:
@@ -136,12 +145,10 @@ async def training(bench: Bench) -> dict[str, Any]:
                 if expected is not None:
                     record["projected_s"] = round(expected, 1)
             else:
-                if stream.name not in data:
-                    began = time.perf_counter()
-                    data[stream.name] = synthetic(stream.name, size)
-                    generation[f"{stream.name}/{size}"] = round(time.perf_counter() - began, 2)
+                if sample.records < size:
+                    generation[f"{stream.name}/{size}"] = round(sample.grow(size), 2)
                 params = {"epochs": plan.mlp_epochs_cap} if capped else {}
-                record = {**base, **fit_one(task, algorithm, data[stream.name], size, params)}
+                record = {**base, **fit_one(stream.name, task, algorithm, sample.data(task.name), params)}
                 if expected is not None:
                     record["projected_s"] = round(expected, 1)
             previous[key] = record

@@ -1,8 +1,12 @@
-"""The original design: Flask, a pandas DataFrame per request, the fitted
+"""The gateway's baseline: the original energy API, rebuilt as it was, a
+Flask app with one pandas DataFrame per request and the fitted
 estimator's own predict (the energy API this project grew out of).
 
 Serves the same trained model as the gateway, from its joblib file (a
-benchmark baseline only: Fluxo's serving path never unpickles).
+benchmark baseline only: Fluxo's serving path never unpickles). The answer
+is named after the task's target, as the original named it.
+
+    MODEL_JOBLIB=... MODEL_FEATURES=a,b MODEL_TASK=stream/task PORT=... python -m bench.apps.flask_pandas
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import joblib
 import pandas as pd
 from flask import Flask, jsonify, request
 
+from shared.streams import builtin_stream
+
 # The model was fitted on arrays; the original passed a DataFrame anyway.
 warnings.filterwarnings("ignore", message="X has feature names")
 
 app = Flask(__name__)
 model = joblib.load(os.environ["MODEL_JOBLIB"])
 features = os.environ["MODEL_FEATURES"].split(",")
+_stream, _, _task = os.environ["MODEL_TASK"].partition("/")
+target = builtin_stream(_stream).task(_task).target or "prediction"
 
 
 @app.post("/regress")
@@ -28,7 +36,7 @@ def regress():  # noqa: ANN201 - mirrors the original code
     row = {name: float(body.get(name, 0.0)) for name in features}
     frame = pd.DataFrame([row], columns=features)
     prediction = model.predict(frame)
-    return jsonify({"carbon_intensity_elec": float(prediction[0])})
+    return jsonify({target: float(prediction[0])})
 
 
 if __name__ == "__main__":

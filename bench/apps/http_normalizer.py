@@ -19,14 +19,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import ORJSONResponse, Response
 
 from services.normalizer.handler import Normalizer
-from bench.streams import STREAMS
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog
 from shared.topics import Topics
 
 app = FastAPI(default_response_class=ORJSONResponse)
 topics = Topics("http.")
-normalizer = Normalizer(topics, STREAMS.values())
+catalog = Catalog(builtin_streams())
+normalizer = Normalizer(topics, catalog)
 predict_url = os.environ["PREDICT_URL"]
-# The normalizer's scalers and sensor windows are shared state.
+# The normalizer's scalers and rolling windows are shared state.
 state_lock = threading.Lock()
 local = threading.local()
 offset = 0
@@ -53,7 +55,7 @@ def _handle(stream: str, body: bytes) -> tuple[int, bytes]:
 
 @app.post("/ingest/{stream}")
 async def ingest(stream: str, request: Request) -> Response:
-    if stream not in STREAMS:
+    if stream not in catalog:
         return Response(status_code=404)
     status, content = await run_in_threadpool(_handle, stream, await request.body())
     return Response(content, status_code=status, media_type="application/json")

@@ -29,6 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from xgboost import XGBClassifier, XGBRegressor
 
 from shared.ml import evaluate, hyperparams
+from shared.ml.algorithms import NotEnoughData, TrainingError, UnknownAlgorithm, resolve_algorithm
 from shared.ml.drift import FeatureReference, reference
 from shared.ml.hyperparams import HyperparameterError
 from shared.ml.inputs import InputColumn, feature_names
@@ -48,18 +49,6 @@ __all__ = [
     "resolve_algorithm",
     "train",
 ]
-
-
-class TrainingError(ValueError):
-    """A training request that cannot succeed; the message says why."""
-
-
-class UnknownAlgorithm(TrainingError):
-    pass
-
-
-class NotEnoughData(TrainingError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -89,21 +78,6 @@ class TrainResult:
     @property
     def feature_names(self) -> list[str]:
         return feature_names(self.inputs)
-
-
-def resolve_algorithm(task: TaskSpec, algorithm: str | Algorithm | None) -> Algorithm:
-    """The algorithm to train ``task`` with (its default when None)."""
-    if algorithm is None or algorithm == "":
-        return task.default
-    try:
-        chosen = Algorithm(algorithm)
-    except ValueError:
-        known = ", ".join(a.value for a in Algorithm)
-        raise UnknownAlgorithm(f"unknown algorithm {algorithm!r} (algorithms: {known})") from None
-    if chosen not in task.allowed_algorithms:
-        allowed = ", ".join(a.value for a in task.allowed_algorithms)
-        raise UnknownAlgorithm(f"algorithm {chosen.value!r} cannot learn task {task.name!r} ({task.kind.value}); use {allowed}")
-    return chosen
 
 
 def _estimator(kind: TaskKind, algorithm: Algorithm, params: dict[str, Any], seed: int,

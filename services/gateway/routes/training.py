@@ -16,7 +16,7 @@ from shared.events import TrainCommand
 from shared.kafka.clients import event_message, send_all
 from shared.ml import registry
 from shared.ml.hyperparams import HyperparameterError, resolve
-from shared.ml.training import UnknownAlgorithm, resolve_algorithm
+from shared.ml.algorithms import UnknownAlgorithm, resolve_algorithm
 
 router = APIRouter(tags=["training"])
 
