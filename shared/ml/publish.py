@@ -3,7 +3,7 @@ models-topic event that tells consumers and gateways to load it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -11,8 +11,10 @@ from shared.events import ModelPublished
 from shared.kafka.clients import event_message, send_all
 from shared.ml.bundle import BundleMeta, VariantMeta, variant_file
 from shared.ml.registry import ModelRecord
-from shared.ml.training import TrainResult
 from shared.topics import Topics
+
+if TYPE_CHECKING:  # the gateway publishes activations and must not import scikit-learn
+    from shared.ml.training import TrainResult
 
 
 def bundle_meta(stream: str, result: TrainResult, version: int, training_window: dict[str, Any],
