@@ -12,6 +12,7 @@ broker propagates, so the caller retries.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -278,12 +279,14 @@ class Trainer:
             decision = Decision(SHADOW, False, candidate.score, None, "deployed as shadow: judged live beside the champion")
         else:
             paired = None
-            if champion is not None and not request.force:
+            if champion is not None:  # forced runs are scored too, so the record shows what was overruled
                 paired = await asyncio.to_thread(
                     _gate, self.artifact_dir, stream, task, candidate, meta, champion, self.settings.train_gate_min_rows
                 )
             decision = decide(paired, force=request.force, tolerance=self.settings.train_not_worse_tolerance,
                               min_rows=self.settings.train_gate_min_rows, has_champion=champion is not None)
+        if decision.candidate_score is None:  # nothing to pair with: its score on all its held-out rows
+            decision = dataclasses.replace(decision, candidate_score=candidate.score)
         holdout = [str(event.get("event_id")) for event in candidate.test_events]
         if task.refit and decision.activate:
             candidate = await asyncio.to_thread(_refit, stream, task, candidate, rows, seed)
