@@ -115,6 +115,7 @@ async def expire_labels(settings: ConsumerSettings, pool, producer, topics: Topi
                         interval: float = 5.0) -> None:
     """Labels for events never scored within the bound go to the dead-letter
     topic with the reason (sent and acknowledged before they are deleted)."""
+    interval = min(interval, settings.consumer_label_ttl_seconds / 2)
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
