@@ -159,6 +159,10 @@ async def insert_model(db: Executor, *, alias: str | None = None, trigger: str =
     return await _in_transaction(db, insert)
 
 
+class AliasConflict(ValueError):
+    """An alias change that contradicts the model's current role."""
+
+
 async def set_alias(db: Executor, model_id: int, alias: str, *, trigger: str, actor: str, reason: str) -> ModelRecord:
     """Give a registered model an alias: ``champion`` (promote, or roll back to
     an earlier version), ``shadow``, or ``retired`` (it stops being the shadow)."""
@@ -166,10 +170,15 @@ async def set_alias(db: Executor, model_id: int, alias: str, *, trigger: str, ac
         row = await connection.fetchrow(f"SELECT {_MODEL_COLUMNS} FROM models WHERE id = $1 FOR UPDATE", model_id)
         if row is None:
             raise KeyError(f"no model {model_id}")
+        if alias == SHADOW and row["active"]:
+            raise AliasConflict(f"model {model_id} is the champion of {row['stream']}/{row['task']}; "
+                                "it cannot also be its shadow")
         if alias == RETIRED:
-            if row["shadow"]:
-                await connection.execute("UPDATE models SET shadow = false WHERE id = $1", model_id)
-                await _record(connection, row["stream"], row["task"], model_id, RETIRED, None, trigger, actor, reason)
+            if not row["shadow"]:
+                raise AliasConflict(f"model {model_id} is not the shadow of {row['stream']}/{row['task']}; "
+                                    "only a shadow is retired (roll back by making another version the champion)")
+            await connection.execute("UPDATE models SET shadow = false WHERE id = $1", model_id)
+            await _record(connection, row["stream"], row["task"], model_id, RETIRED, None, trigger, actor, reason)
         else:
             await _take_alias(connection, row["stream"], row["task"], model_id, alias, trigger, actor, reason)
         return ModelRecord(**dict(await connection.fetchrow(f"SELECT {_MODEL_COLUMNS} FROM models WHERE id = $1",

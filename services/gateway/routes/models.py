@@ -91,8 +91,10 @@ async def get_model(model_id: int = _MODEL_ID, state: GatewayState = Depends(get
     summary="Make a model the champion (promote a shadow, roll back to an earlier version), the shadow, or retire it",
     dependencies=[Depends(require_api_key)],
     response_model=ModelOut,
-    responses={404: {"model": ErrorBody, "description": "No such model."}, **ERROR_RESPONSES, **AUTH_RESPONSES,
-               **UNAVAILABLE},
+    responses={404: {"model": ErrorBody, "description": "No such model."},
+               409: {"model": ErrorBody, "description": "The alias contradicts the model's role (the champion as "
+                     "its own shadow, retiring a model that is not the shadow)."},
+               **ERROR_RESPONSES, **AUTH_RESPONSES, **UNAVAILABLE},
 )
 async def activate(body: ActivateRequest, model_id: int = _MODEL_ID, state: GatewayState = Depends(get_state)) -> ModelOut:
     """Every consumer and gateway follows within seconds (the change goes out on the
@@ -104,8 +106,11 @@ async def activate(body: ActivateRequest, model_id: int = _MODEL_ID, state: Gate
     reason = body.reason or f"{body.alias} by request"
     with unavailable(f"making model {model_id} the {body.alias}"):
         async with asyncio.timeout(state.settings.dependency_timeout_seconds):
-            changed = await registry.set_alias(state.pool, model_id, body.alias, trigger="manual", actor="api",
-                                               reason=reason)
+            try:
+                changed = await registry.set_alias(state.pool, model_id, body.alias, trigger="manual", actor="api",
+                                                   reason=reason)
+            except registry.AliasConflict as error:
+                raise ApiError(409, str(error)) from None
             await publish_model(state.producer, state.topics, changed)
     return _out(changed, state)
 
