@@ -10,10 +10,12 @@ retrains they trigger.
 
 Both are Prometheus gauges, written to the model's registry row
 (``models.monitoring``) every few seconds, and compared with the task's
-declared ``monitor`` policy: crossing a threshold (after ``min_events``)
-sends a train command with trigger ``drift`` or ``degradation`` on the
-newest ``retrain_window`` events, at most once per ``cooldown`` per task
-(checked in the registry too, so replicas and restarts do not repeat it).
+declared ``monitor`` policy: a threshold crossed (after ``min_events``) and
+still crossed ``retrain_window`` events later sends a train command with
+trigger ``drift`` or ``degradation`` on the newest ``retrain_window`` events
+(so the retrain learns from the events after the change), at most once per
+``cooldown`` per task (checked in the registry too, so replicas and restarts
+do not repeat it).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class ModelMonitor:
     drift: DriftMonitor
     errors: deque[float]
     scored: int = 0
+    crossed_at: int | None = None  # events scored when a threshold was first crossed
 
     @classmethod
     def of(cls, task: TaskSpec, model: ServingModel, window: int) -> ModelMonitor:
@@ -94,10 +97,11 @@ class ModelMonitor:
             ratio = rolling / max(reference, 1e-9)
         return {"psi": psi, "max_psi": max(psi.values(), default=0.0), "rolling_error": rolling,
                 "validation_error": reference, "degradation": ratio, "scored": self.scored,
-                "labelled": len(self.errors)}
+                "labelled": len(self.errors),
+                "since_crossing": None if self.crossed_at is None else self.scored - self.crossed_at}
 
-    def verdict(self) -> tuple[str, str] | None:
-        """(trigger, reason) when the task's policy says to retrain."""
+    def crossing(self) -> tuple[str, str] | None:
+        """(trigger, reason) while a threshold of the task's policy is crossed."""
         policy = self.task.monitor
         if not policy.enabled:
             return None
@@ -110,6 +114,24 @@ class ModelMonitor:
             return DEGRADED, (f"rolling error {state['rolling_error']:.4g} is {ratio:.2f}x the validation error "
                               f"{state['validation_error']:.4g} (> {policy.degradation:g}x)")
         return None
+
+    def verdict(self) -> tuple[str, str] | None:
+        """(trigger, reason) when the task's policy says to retrain: a threshold
+        crossed, and still crossed ``retrain_window`` events later. Retraining
+        at once would learn mostly from the events before the change; waiting
+        makes the retrain's window (the newest ``retrain_window`` events) the
+        events after it."""
+        crossed = self.crossing()
+        if crossed is None:
+            self.crossed_at = None
+            return None
+        if self.crossed_at is None:
+            self.crossed_at = self.scored
+        since = self.scored - self.crossed_at
+        if since < self.task.monitor.retrain_window:
+            return None
+        trigger, reason = crossed
+        return trigger, f"{reason}, for the {since} events since it was first crossed"
 
 
 class Monitoring:

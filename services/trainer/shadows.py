@@ -8,8 +8,10 @@ actual value and a prediction from both, their mean absolute errors (the
 share wrong, for classification) are compared: the shadow is promoted if its
 error is at most the champion's x (1 + ``shadow.tolerance``), else retired.
 Both errors, the events compared and the decision go in the activation
-history. Clustering tasks have no error to compare: their shadows wait for a
-person (``POST /models/{id}/activate``).
+history. With ``shadow.promote: manual`` the comparison is only recorded (in
+the shadow's ``monitoring``) and a person decides; clustering tasks have no
+error to compare, so their shadows always wait for a person
+(``POST /models/{id}/activate``).
 """
 
 from __future__ import annotations
@@ -99,6 +101,12 @@ class ShadowJudge:
                     verdict = judge(row["events"], row["shadow_error"], row["champion_error"],
                                     task.shadow.min_labels, task.shadow.tolerance)
                 if verdict.outcome == "waiting":
+                    continue
+                if task.shadow.promote == "manual":
+                    # A person decides; the comparison is there for them (GET /models, the console).
+                    await registry.update_monitoring(self.pool, shadow.id, {"shadow": {
+                        "verdict": verdict.outcome, "events": verdict.events, "reason": verdict.reason,
+                        "shadow_error": verdict.shadow_error, "champion_error": verdict.champion_error}})
                     continue
                 alias = CHAMPION if verdict.outcome == "promoted" else RETIRED
                 changed = await registry.set_alias(self.pool, shadow.id, alias, trigger="shadow", actor="trainer",

@@ -219,7 +219,8 @@ async def shadows(db: Executor) -> list[ModelRecord]:
 
 
 async def update_monitoring(db: Executor, model_id: int, monitoring: dict[str, Any]) -> None:
-    await db.execute("UPDATE models SET monitoring = $2 WHERE id = $1", model_id, monitoring)
+    """Merge ``monitoring``'s keys into the model's (drift, degradation, a shadow's comparison)."""
+    await db.execute("UPDATE models SET monitoring = monitoring || $2::jsonb WHERE id = $1", model_id, monitoring)
 
 
 async def insert_bundle(

@@ -83,8 +83,9 @@ def load_checked(artifact_dir: Path, record: ModelRecord, catalog: Catalog) -> S
 
 class ServedModels:
     def __init__(self, service: str, artifact_dir: Path, catalog: Catalog,
-                 serves: Callable[[str], bool] = lambda _: True) -> None:
+                 serves: Callable[[str], bool] = lambda _: True, *, shadows: bool = True) -> None:
         self.service = service
+        self.with_shadows = shadows  # the gateway answers with champions only and loads no shadow
         self.artifact_dir = artifact_dir
         self.catalog = catalog
         self.serves = serves
@@ -127,7 +128,7 @@ class ServedModels:
                 raise
             mine = [r for r in records if r.stream in self.catalog and self.serves(r.stream)]
             champions = {(r.stream, r.task): r for r in mine if r.active}
-            shadows = {(r.stream, r.task): r for r in mine if r.shadow}
+            shadows = {(r.stream, r.task): r for r in mine if r.shadow and self.with_shadows}
             loaded = 0
             for key, record in champions.items():
                 current = self._models.get(key)

@@ -193,6 +193,10 @@ class EntitySpec(_Strict):
 
 
 class ShadowPolicy(_Strict):
+    promote: Literal["auto", "manual"] = Field(
+        "auto", description="auto: the trainer promotes or retires the shadow once judged; manual: it only records "
+        "the comparison and a person decides (POST /models/{id}/activate).",
+    )
     min_labels: int = Field(200, ge=10, le=1_000_000, description="Labelled events both scored before the shadow is judged.")
     tolerance: float = Field(
         0.05, ge=0, le=1, description="The shadow is promoted if its live error is at most the champion's x (1 + tolerance)."
@@ -207,7 +211,10 @@ class MonitorPolicy(_Strict):
     )
     min_events: int = Field(300, ge=50, description="Events scored (labelled, for degradation) before either is judged.")
     cooldown: Duration = Field(600, description="Least time between two retrains this policy triggers.")
-    retrain_window: int = Field(2000, ge=20, description="Newest events a triggered retrain learns from.")
+    retrain_window: int = Field(
+        2000, ge=20, description="Events scored after a threshold is first crossed before the retrain is asked for; "
+        "the retrain learns from these newest events.",
+    )
 
 
 class TaskSpec(_Strict):
