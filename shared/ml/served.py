@@ -43,6 +43,10 @@ SERVED_VERSION = Gauge(
     "fluxo_served_model_version", "Version of the model a process scores each task with (0: none).",
     ["service", "stream", "task"],
 )
+SHADOW_VERSION = Gauge(
+    "fluxo_served_shadow_version", "Version of the shadow a process scores each task with beside the champion (0: none).",
+    ["service", "stream", "task"],
+)
 MODEL_LOADS = Counter(
     "fluxo_model_loads_total", "Models put into service (loaded) or refused (sha256, missing file, misfit).",
     ["service", "stream", "task", "outcome"],
@@ -142,10 +146,12 @@ class ServedModels:
                     model = await self._load(record)
                     if model is not None:
                         self._shadows[key] = model
+                        SHADOW_VERSION.labels(self.service, *key).set(record.version)
                         log.info("shadow_in_service", stream=key[0], task=key[1], model_id=record.id,
                                  version=record.version)
             for key in set(self._shadows) - set(shadows):
                 del self._shadows[key]
+                SHADOW_VERSION.labels(self.service, *key).set(0)
                 log.info("shadow_retired", stream=key[0], task=key[1])
             for key in set(self._models) - set(champions):
                 del self._models[key]
