@@ -82,6 +82,13 @@ class StreamDeclared(Event):
     declaration: dict[str, Any]
 
 
+class LabelEvent(Event):
+    """The actual value of an earlier event's target, arriving after it:
+    ``event_id`` names that event, ``values`` maps target fields to values."""
+
+    values: dict[str, float | int | bool | str] = Field(min_length=1)
+
+
 class ScalerSnapshot(Event):
     """The normalizer's online StandardScaler state for one stream."""
 
@@ -103,6 +110,11 @@ class TrainCommand(Event):
     source: str | None = Field(None, max_length=1024)
     test_size: float = Field(0.2, gt=0.0, lt=0.9)
     force: bool = False
+    # champion (through the gate) or shadow; None: the task's declared default.
+    deploy: Literal["champion", "shadow"] | None = None
+    # Who asked: command (a person), schedule, drift or degradation.
+    trigger: str = Field("command", max_length=32)
+    reason: str = Field("", max_length=500)
 
 
 class ModelPublished(Event):
@@ -117,7 +129,8 @@ class ModelPublished(Event):
     sha256: dict[str, str]
     features: list[str]
     metrics: dict[str, float]
-    active: bool = True
+    active: bool = True  # the champion
+    shadow: bool = False
 
 
 class Prediction(Event):

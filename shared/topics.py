@@ -15,6 +15,7 @@ from shared.events import (
     Alert,
     Event,
     FeaturesEvent,
+    LabelEvent,
     ModelPublished,
     Prediction,
     RawEvent,
@@ -36,6 +37,8 @@ class TopicSpec:
 RAW = TopicSpec("raw", RawEvent, per_stream=True)
 FEATURES = TopicSpec("features", FeaturesEvent, per_stream=True)
 PREDICTIONS = TopicSpec("predictions", Prediction, per_stream=True)
+# Actual values that arrive after their event (keyed by that event's id).
+LABELS = TopicSpec("labels", LabelEvent, per_stream=True)
 SCALERS = TopicSpec("scalers", ScalerSnapshot, compacted=True, partitions=1)
 MODELS = TopicSpec("models", ModelPublished, compacted=True, partitions=1)
 COMMANDS = TopicSpec("commands", TrainCommand, partitions=1)
@@ -46,7 +49,7 @@ DEADLETTER = TopicSpec("deadletter", None)
 # Stream declarations, newest version per stream (see shared.streams.catalog).
 STREAMS = TopicSpec("streams", StreamDeclared, compacted=True, partitions=1)
 
-PER_STREAM: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS)
+PER_STREAM: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS, LABELS)
 SHARED: tuple[TopicSpec, ...] = (STREAMS, SCALERS, MODELS, COMMANDS, ALERTS, DEADLETTER)
 
 
@@ -69,6 +72,13 @@ class Topics:
 
     def predictions(self, stream: str) -> str:
         return self.name(PREDICTIONS, stream)
+
+    def labels(self, stream: str) -> str:
+        return self.name(LABELS, stream)
+
+    def kind_of(self, topic: str) -> str:
+        """The base name of a per-stream topic (``raw.energy`` -> ``raw``)."""
+        return topic[len(self.prefix):].split(".", 1)[0]
 
     @property
     def scalers(self) -> str:

@@ -19,6 +19,10 @@ ROLLING_ERROR = Gauge(
     "mean absolute error (regression) or accuracy (classification).",
     ["stream", "task", "model_version", "metric"],
 )
+LABELS = Counter(
+    "fluxo_labels_total", "Labels that arrived after their event, by outcome (joined, pending, rejected, expired).",
+    ["stream", "outcome"],
+)
 ALERTS = Counter("fluxo_alerts_total", "Alerts raised, per stream and area (e.g. neighbourhood).", ["stream", "area"])
 
 # Area names come from the data (an upload can bring thousands), so the

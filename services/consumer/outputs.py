@@ -55,11 +55,13 @@ def reading_field(stream: StreamSpec) -> str | None:
     return None
 
 
-def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datetime | None]) -> list[tuple[Any, ...]]:
+def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datetime | None],
+                    role: str = "champion") -> list[tuple[Any, ...]]:
     """(event_id, stream, task, model_version, model_id, key, status,
     prediction, score, actual, error, produced_at, label, actual_label,
-    percent_error) per event the result covers; ``produced`` is
-    :func:`parse_times` of the batch."""
+    percent_error, role) per event the result covers; ``produced`` is
+    :func:`parse_times` of the batch; ``role`` says whether the champion or
+    the shadow made them."""
     rows = result.rows.tolist()
     n = len(rows)
     stream, task = batch.stream.name, result.task.name
@@ -90,6 +92,7 @@ def prediction_rows(batch: StreamBatch, result: TaskScores, produced: list[datet
                 labels[j],
                 actual_labels[j],
                 percents[j],
+                role,
             )
         )
     return out
@@ -100,7 +103,7 @@ def prediction_messages(topic: str, rows: list[tuple[Any, ...]], times: list[Any
     messages = []
     for row, source_time in zip(rows, times, strict=True):
         (event_id, stream, task, version, model_id, key, status, prediction, score, actual, error, _,
-         label, actual_label, percent_error) = row
+         label, actual_label, percent_error, _role) = row
         payload = {
             "event_id": event_id,
             "stream": stream,

@@ -42,6 +42,7 @@ class TaskScores:
     error: np.ndarray  # NaN where there is no actual (or no prediction)
     seconds: float = 0.0
     positive: int | None = None  # binary classification: the positive class index
+    complete: np.ndarray | None = None  # the model's matrix of the rows with every input (drift)
 
     @property
     def percent_error(self) -> np.ndarray | None:
@@ -99,35 +100,41 @@ def score_task(spec: StreamSpec, task: TaskSpec, model: ServingModel | None, bat
     if model is None:
         return _unscored(spec, task, batch)
     values = event_inputs(batch.events, model.meta.inputs)
-    matrix = model.matrix(values, len(batch), task.optional_features)
-    rows = np.flatnonzero(np.isfinite(matrix).all(axis=1))
-    events = [batch.events[i] for i in rows.tolist()]
-    actual, actual_labels = actuals(spec, task, events, model.meta.classes)
     started = time.perf_counter()
     try:
-        scores = model.score(matrix[rows].astype(np.float32))
+        answer = model.predict(values, len(batch), task.optional_features)
     except Exception:  # noqa: BLE001 - a model that cannot score must not dead-letter the stream
         log.exception("scoring_failed", stream=spec.name, task=task.name, model_id=model.model_id, version=model.version)
         return _unscored(spec, task, batch)
     seconds = time.perf_counter() - started
+    events = [batch.events[i] for i in answer.rows.tolist()]
+    actual, actual_labels = actuals(spec, task, events, model.meta.classes)
     return TaskScores(
         task,
         "scored",
         model.model_id,
         model.version,
-        rows,
-        scores.prediction,
-        scores.score,
-        model.labels(scores.prediction),
+        answer.rows,
+        answer.prediction,
+        answer.score,
+        model.labels(answer.prediction),
         actual,
         actual_labels,
-        prediction_errors(task.kind, scores.prediction, actual),
+        prediction_errors(task.kind, answer.prediction, actual),
         seconds,
         model.meta.positive,
+        answer.complete,
     )
 
 
 def score_batch(batch: StreamBatch, models: Mapping[tuple[str, str], ServingModel]) -> list[TaskScores]:
-    """Score every task of the batch's stream."""
+    """Score every task of the batch's stream with its model (champions, or shadows)."""
     spec = batch.stream
     return [score_task(spec, task, models.get((spec.name, task.name)), batch) for task in spec.tasks]
+
+
+def score_shadows(batch: StreamBatch, shadows: Mapping[tuple[str, str], ServingModel]) -> list[TaskScores]:
+    """The shadow of each task that has one (never served: stored apart)."""
+    spec = batch.stream
+    return [score_task(spec, task, shadows[(spec.name, task.name)], batch)
+            for task in spec.tasks if (spec.name, task.name) in shadows]

@@ -7,15 +7,20 @@ of a new stream are subscribed to, an archived stream's dropped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 
+from services.consumer import labels as pending
+from services.consumer import metrics
 from services.consumer.handler import TRANSIENT_DB_ERRORS, ScoringHandler
 from services.consumer.history_store import keep_retention
+from services.consumer.monitoring import Monitoring
 from services.consumer.rolling import RollingErrors
 from services.consumer.settings import ConsumerSettings
 from shared.db import apply_migrations, create_pool
 from shared.kafka import BatchLoop, make_consumer, make_producer
+from shared.kafka.clients import send_all
 from shared.kafka.admin import ensure_topics
 from shared.ml.served import ServedModels, follow_registry, open_models_consumer
 from shared.service import finish_tasks, run_tasks
@@ -48,7 +53,9 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         loaded = await models.sync(pool)
 
         def features_topics() -> list[str]:
-            return [topics.features(name) for name in catalog.names() if settings.serves(name)]
+            # Each stream's features, and its labels that arrive later.
+            names = [name for name in catalog.names() if settings.serves(name)]
+            return [topic for name in names for topic in (topics.features(name), topics.labels(name))]
 
         features_consumer = make_consumer(
             bootstrap, settings.group, features_topics(), settings.service_name,
@@ -67,8 +74,9 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
 
         catalog.on_change(follow)
         await features_consumer.start()
+        monitoring = Monitoring(catalog, settings.consumer_monitor_window)
         handler = ScoringHandler(topics, catalog, models, pool, RollingErrors(settings.consumer_error_window),
-                                 settings.history_retention_months)
+                                 monitoring, settings.history_retention_months)
         loop = BatchLoop(
             features_consumer,
             producer,
@@ -91,6 +99,8 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
             asyncio.create_task(keep_retention(pool, settings.history_retention_months,
                                                settings.history_retention_interval, stop, TRANSIENT_DB_ERRORS),
                                 name="history-retention"),
+            asyncio.create_task(monitoring.run(pool, producer, topics, stop), name="monitoring"),
+            asyncio.create_task(expire_labels(settings, pool, producer, topics, stop), name="labels"),
         ]
         await run_tasks(tasks, stop)
     finally:
@@ -103,3 +113,24 @@ async def run(settings: ConsumerSettings, stop: asyncio.Event) -> None:
         await watcher.stop()
         await producer.stop()
         await pool.close()
+
+
+async def expire_labels(settings: ConsumerSettings, pool, producer, topics: Topics, stop: asyncio.Event,  # noqa: ANN001
+                        interval: float = 5.0) -> None:
+    """Labels for events never scored within the bound go to the dead-letter
+    topic with the reason (sent and acknowledged before they are deleted)."""
+    interval = min(interval, settings.consumer_label_ttl_seconds / 2)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        try:
+            async with asyncio.timeout(30):
+                letters, keys = await pending.expired(pool, settings.consumer_label_ttl_seconds, topics.deadletter,
+                                                      settings.service_name)
+                if letters:
+                    await send_all(producer, letters)
+                    await pending.forget(pool, keys)
+                    metrics.LABELS.labels("all", "expired").inc(len(letters))
+                    log.warning("labels_expired", count=len(letters))
+        except Exception as error:  # noqa: BLE001 - the next round tries again
+            log.warning("label_expiry_failed", error=f"{type(error).__name__}: {error}")

@@ -20,6 +20,12 @@ class ConsumerSettings(ServiceSettings):
         description="Group session timeout: how soon the partitions of a replica that died move to the others.",
     )
     consumer_db_pool_size: int = Field(4, ge=1, le=50, description="PostgreSQL connections.")
+    consumer_monitor_window: int = Field(
+        1000, ge=50, le=100_000, description="Scored events (and labelled ones) drift and degradation look back on."
+    )
+    consumer_label_ttl_seconds: float = Field(
+        3600.0, gt=0, description="How long a label for an event not scored yet waits before it is dead-lettered."
+    )
     model_refresh_seconds: float = Field(
         30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."
     )

@@ -9,6 +9,7 @@ hourly history its readings (services.consumer.history_store).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,7 @@ from services.consumer.history_store import write_history
 
 PREDICTION_COLUMNS = (
     "event_id", "stream", "task", "model_version", "model_id", "key", "status",
-    "prediction", "score", "actual", "error", "produced_at", "label", "actual_label", "percent_error",
+    "prediction", "score", "actual", "error", "produced_at", "label", "actual_label", "percent_error", "role",
 )
 ALERT_COLUMNS = (
     "event_id", "stream", "task", "key", "area", "latitude", "longitude",
@@ -31,7 +32,8 @@ _STAGE = "predictions_stage"
 _CREATE_STAGE = f"""CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (
     event_id text, stream text, task text, model_version integer, model_id bigint, key text,
     status text, prediction double precision, score double precision, actual double precision,
-    error double precision, produced_at timestamptz, label text, actual_label text, percent_error double precision
+    error double precision, produced_at timestamptz, label text, actual_label text, percent_error double precision,
+    role text
 ) ON COMMIT DELETE ROWS"""
 _COLUMNS = ", ".join(PREDICTION_COLUMNS)
 _INSERT_PREDICTIONS = (
@@ -59,9 +61,11 @@ async def write_batch(
     alerts: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
     entities: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
     history: list[tuple[Any, ...]] = (),  # type: ignore[assignment]
+    after: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> int:
-    """Write everything or nothing; returns the prediction rows inserted
-    (fewer than given when some were already there)."""
+    """Write everything or nothing (``after`` runs last, in the same
+    transaction); returns the prediction rows inserted (fewer than given when
+    some were already there)."""
     inserted = 0
     async with pool.acquire() as connection, connection.transaction():
         if predictions:
@@ -74,4 +78,6 @@ async def write_batch(
         if entities:
             await connection.executemany(_UPSERT_ENTITY, entities)
         await write_history(connection, history)
+        if after is not None:
+            await after(connection)
     return inserted

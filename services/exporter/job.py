@@ -28,7 +28,6 @@ from services.exporter.sources import (
     HistorySource,
     Source,
     alerts_source,
-    prediction_condition,
     predictions_source,
 )
 from shared.lake import manifest
@@ -114,7 +113,6 @@ class Exporter:
         kinds = export.kinds or KINDS
         max_rows = self.settings.export_segment_max_rows
         sources: list[Source] = []
-        condition = await self._guard("database", prediction_condition(self.pool))
         consumer = None
         try:
             for kind in kinds:
@@ -127,7 +125,7 @@ class Exporter:
                     await self._guard("kafka", asyncio.wait_for(consumer.start(), self.settings.export_kafka_timeout))
                     sources.append(FeaturesSource(consumer, self.topics, max_rows, self.settings.export_kafka_timeout))
                 elif kind == "predictions":
-                    sources.append(predictions_source(self.pool, max_rows, condition))
+                    sources.append(predictions_source(self.pool, max_rows))
                 elif kind == "alerts":
                     sources.append(alerts_source(self.pool, max_rows))
                 elif kind == "history":

@@ -154,19 +154,10 @@ class TxidSource:
         return await asyncio.to_thread(rows_table, self.schema, [dict(row) for row in rows])
 
 
-async def prediction_condition(pool: asyncpg.Pool) -> str:
-    """Which prediction rows are exported: where models have roles (a
-    champion served, shadows scored beside it), the champion's only."""
-    has_role = await pool.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                          WHERE table_name = 'predictions' AND column_name = 'role'
-                            AND table_schema = current_schema())"""
-    )
-    return "role = 'champion'" if has_role else "true"
-
-
-def predictions_source(pool: asyncpg.Pool, max_rows: int, condition: str = "true") -> TxidSource:
-    table = _Table("predictions", tuple(PREDICTIONS_SCHEMA.names), "txid, event_id, task, model_version", condition)
+def predictions_source(pool: asyncpg.Pool, max_rows: int) -> TxidSource:
+    # A shadow's predictions were never served: the lake holds the champion's.
+    table = _Table("predictions", tuple(PREDICTIONS_SCHEMA.names), "txid, event_id, task, model_version",
+                   "role = 'champion'")
     return TxidSource(PREDICTIONS, pool, table, PREDICTIONS_SCHEMA, max_rows)
 
 

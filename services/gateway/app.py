@@ -87,7 +87,7 @@ async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) ->
     watcher = StreamsWatcher(settings.kafka_bootstrap_servers, topics.streams, catalog, f"{settings.service_name}-streams")
     stack.push_async_callback(watcher.stop)
     await watcher.start()
-    models = ServedModels(settings.service_name, settings.artifact_dir, catalog)
+    models = ServedModels(settings.service_name, settings.artifact_dir, catalog, shadows=False)
     state = GatewayState(settings=settings, topics=topics, producer=producer, pool=pool, catalog=catalog, models=models)
     await load_catalog(state, settings.dependency_timeout_seconds)
     await ensure_topics(settings.kafka_bootstrap_servers, topics.all(catalog.names()), **settings.topic_replication)

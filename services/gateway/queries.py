@@ -37,16 +37,16 @@ async def dataset_stream(db: asyncpg.Pool, dataset_id: str) -> str | None:
 
 
 async def recent_predictions(
-    db: asyncpg.Pool, stream: str | None, task: str | None, since: datetime | None, limit: int
+    db: asyncpg.Pool, stream: str | None, task: str | None, since: datetime | None, limit: int, role: str = "champion"
 ) -> list[dict[str, Any]]:
     rows = await db.fetch(
         """SELECT event_id, stream, task, key, status, model_id, model_version, prediction, label, score,
-                  actual, actual_label, error, percent_error, produced_at, scored_at
+                  actual, actual_label, error, percent_error, produced_at, scored_at, role
            FROM predictions
            WHERE ($1::text IS NULL OR stream = $1) AND ($2::text IS NULL OR task = $2)
-             AND ($3::timestamptz IS NULL OR scored_at > $3)
+             AND ($3::timestamptz IS NULL OR scored_at > $3) AND role = $5
            ORDER BY scored_at DESC, event_id LIMIT $4""",
-        stream, task, since, limit,
+        stream, task, since, limit, role,
     )
     return [dict(row) for row in rows]
 

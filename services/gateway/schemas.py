@@ -10,7 +10,7 @@ stream declaration (:func:`record_schema`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -212,6 +212,9 @@ class TrainRequest(BaseModel):
     )
     test_size: float = Field(0.2, gt=0.0, lt=0.9)
     force: bool = Field(False, description="Activate the new model even if it scores worse than the active one.")
+    deploy: Literal["champion", "shadow"] | None = Field(
+        None, description="champion: through the gate; shadow: scored beside the champion first. Default: the task's."
+    )
 
 
 class TrainAccepted(BaseModel):
@@ -231,7 +234,9 @@ class RunStatus(BaseModel):
     trigger: str
     model_id: int | None
     metrics: dict[str, float] | None
-    decision: str | None
+    decision: str | None = Field(description="activated, forced, rejected, undecided or shadow.")
+    reason: str | None = Field(None, description="Why, in words: the gate's evidence.")
+    gate_rows: int | None = Field(None, description="Held-out labelled events neither model was trained on.")
     candidate_score: float | None
     active_score: float | None
     error: str | None
@@ -256,8 +261,31 @@ class ModelOut(BaseModel):
     sha256: dict[str, str]
     run_id: str | None
     active: bool
+    shadow: bool = False
+    alias: str | None = Field(None, description="champion (served), shadow (scored beside it, never served) or none.")
+    monitoring: dict[str, Any] = Field(default_factory=dict, description="Latest drift (PSI per input) and degradation.")
     loaded: bool = Field(description="Whether this gateway serves it right now.")
     created_at: datetime
+    history: list[ActivationOut] | None = Field(None, description="Its alias changes (GET /models/{id}).")
+
+
+class ActivationOut(BaseModel):
+    id: int
+    stream: str
+    task: str
+    model_id: int
+    alias: str = Field(description="What the model became: champion, shadow or retired.")
+    previous_model_id: int | None = Field(description="The model that held that alias before.")
+    trigger: str = Field(description="training, schedule, shadow, manual, drift or degradation.")
+    actor: str
+    reason: str
+    created_at: datetime
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    alias: Literal["champion", "shadow", "retired"] = "champion"
+    reason: str = Field("", max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class PredictionOut(BaseModel):
@@ -277,6 +305,7 @@ class PredictionOut(BaseModel):
     percent_error: float | None = Field(None, description="Regression: the error relative to the actual value, in percent.")
     produced_at: datetime | None
     scored_at: datetime
+    role: str = Field("champion", description="champion (served) or shadow.")
 
 
 class AlertOut(BaseModel):
@@ -351,6 +380,27 @@ class EventsRequest(BaseModel):
     )
 
 
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$",
+                          description="The event the actual value belongs to.")
+    values: dict[str, Any] = Field(min_length=1, description="Target field -> actual value.")
+
+
+class LabelsRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"labels": [{"event_id": "7f3c0a...", "values": {"price": 251000}}]}]},
+    )
+    labels: list[LabelIn] = Field(min_length=1)
+
+
+class LabelsAnswer(BaseModel):
+    stream: str
+    accepted: int
+    topic: str
+
+
 class EventsAnswer(BaseModel):
     stream: str
     accepted: int
@@ -362,3 +412,6 @@ class InferAnswer(BaseModel):
     declaration: dict[str, Any] = Field(description="A declaration to review, edit and POST to /v1/streams.")
     ignored: list[dict[str, str]] = Field(description="Columns left out, with the reason.")
     notes: list[str]
+
+
+ModelOut.model_rebuild()

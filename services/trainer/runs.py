@@ -12,6 +12,7 @@ broker propagates, so the caller retries.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -24,7 +25,18 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from services.trainer import metrics
-from services.trainer.candidate import Candidate, Decision, build_candidate, decide, score_active
+from services.trainer.candidate import (
+    SHADOW,
+    Candidate,
+    Decision,
+    build_candidate,
+    champion_model,
+    decide,
+    paired_scores,
+    read_holdout,
+    seen_by,
+    variant_files,
+)
 from services.trainer.dataset_scan import DatasetScanError, scan_dataset
 from services.trainer.lake_source import lake_rows
 from services.trainer.settings import TrainerSettings
@@ -32,12 +44,13 @@ from services.trainer.window import StreamWindow, decode_entries, window_offsets
 from shared.events import TrainCommand
 from shared.kafka.loop import DEFAULT_TRANSIENT
 from shared.ml import registry
-from shared.ml.bundle import write_bundle
+from shared.ml.bundle import BundleIntegrityError, write_bundle
 from shared.ml.dataset import task_data
-from shared.ml.export import OnnxMismatchError
+from shared.ml.export import OnnxMismatchError, export
 from shared.ml.hyperparams import HyperparameterError, resolve
 from shared.ml.publish import bundle_meta, publish_model
-from shared.ml.training import NotEnoughData, TrainingError, resolve_algorithm
+from shared.ml.serving import ServingModel
+from shared.ml.training import NotEnoughData, TrainingError, refit_all, resolve_algorithm
 from shared.streams import StreamSpec, TaskSpec
 from shared.streams.catalog import Catalog
 from shared.topics import Topics
@@ -74,7 +87,9 @@ class RunRequest:
     source: str | None = None  # an export id or a lake address (services.trainer.lake_source)
     test_size: float = 0.2
     force: bool = False
+    deploy: str | None = None  # champion | shadow; None: the task's declared default
     trigger: str = "command"
+    reason: str = ""
 
     @classmethod
     def from_command(cls, command: TrainCommand) -> RunRequest:
@@ -89,6 +104,9 @@ class RunRequest:
             source=command.source,
             test_size=command.test_size,
             force=command.force,
+            deploy=command.deploy,
+            trigger=command.trigger,
+            reason=command.reason,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -121,8 +139,8 @@ class RunOutcome:
 
 def _fit(
     stream: StreamSpec, task: TaskSpec, request: RunRequest, rows: list[dict[str, Any]], seed: int, min_rows: int
-) -> tuple[Candidate, int, list[str]]:
-    """The candidate, the rows it used and the event ids of its held-out rows."""
+) -> tuple[Candidate, int]:
+    """The candidate (with its variants) and the rows it used."""
     data = task_data(stream, task, rows)
     if data.rows < min_rows:
         raise NotEnoughData(
@@ -130,11 +148,35 @@ def _fit(
             f"({data.dropped} of {len(rows)} events lack a feature or the target); at least {min_rows} are needed"
         )
     candidate = build_candidate(
-        task, request.algorithm, data, request.hyperparameters, request.test_size, seed, min_rows
+        task, request.algorithm, data, rows, request.hyperparameters, request.test_size, seed, min_rows,
+        variant_data=lambda reduced: task_data(stream, reduced, rows),
     )
-    assert data.kept is not None
-    holdout = [str(rows[int(data.kept[i])].get("event_id")) for i in candidate.result.test_rows.tolist()]
-    return candidate, data.rows, holdout
+    return candidate, data.rows
+
+
+def _refit(stream: StreamSpec, task: TaskSpec, candidate: Candidate, rows: list[dict[str, Any]], seed: int) -> Candidate:
+    """The validated candidate fitted again on every row, its held-out ones
+    included; its metrics stay those of the validation."""
+    data = task_data(stream, task, rows, inputs=candidate.result.inputs, classes=candidate.result.classes)
+    refitted = refit_all(candidate.result, data.X, data.y, seed)
+    return Candidate(refitted, export(refitted)[0], candidate.score, [], candidate.variants)
+
+
+def _gate(artifact_dir: Path, stream: StreamSpec, task: TaskSpec, candidate: Candidate, meta: Any,
+          champion: registry.ModelRecord, min_rows: int) -> Any:
+    """Both models' scores on the candidate's held-out events the champion never trained on."""
+    model = champion_model(artifact_dir, champion)
+    if model is None:
+        return None
+    try:
+        holdout = read_holdout(artifact_dir, champion)
+    except BundleIntegrityError as error:
+        log.warning("champion_holdout_refused", model_id=champion.id, reason=str(error))
+        holdout = set()
+    seen = seen_by(champion.training_window, holdout)
+    unseen = [event for event in candidate.test_events if not seen(event)]
+    trial = ServingModel(meta, candidate.onnx_bytes, None, variant_files(candidate))
+    return paired_scores(stream, task, trial, model, unseen)
 
 
 class Trainer:
@@ -225,41 +267,50 @@ class Trainer:
             raise TrainingError(f"this trainer does not keep a window of stream {stream!r}")
         await self.window_ready.wait()
         entries = window.snapshot(last)
-        rows = await asyncio.to_thread(decode_entries, entries)
+        rows = await asyncio.to_thread(decode_entries, entries, window.labels)
         return rows, {**window_offsets(window.topic, entries), "requested": last or window.size}
 
     async def _run(self, request: RunRequest, data: tuple[list[dict[str, Any]], dict[str, Any]] | None) -> RunOutcome:
         stream, task = resolve_request(self.catalog, request)
         rows, where = data if data is not None else await self._rows(request, stream)
         min_rows = self.settings.train_min_rows if request.trigger == "schedule" else self.settings.train_command_min_rows
-        candidate, usable, holdout = await asyncio.to_thread(
-            _fit, stream, task, request, rows, self.settings.train_seed, min_rows
-        )
-        active = await registry.active_model(self.pool, stream.name, task.name)
-        active_score = None
-        if active is not None:
-            active_score = await asyncio.to_thread(score_active, self.artifact_dir, active, candidate)
-        decision = decide(
-            candidate.score,
-            active_score,
-            force=request.force,
-            tolerance=self.settings.train_not_worse_tolerance,
-            has_active=active is not None,
-        )
+        seed = self.settings.train_seed
+        candidate, usable = await asyncio.to_thread(_fit, stream, task, request, rows, seed, min_rows)
+        deploy = request.deploy or task.deploy
+        champion = await registry.active_model(self.pool, stream.name, task.name)
         version = await registry.next_version(self.pool, stream.name, task.name)
         training_window = {**where, "rows": usable, "trigger": request.trigger, "run_id": request.run_id}
-        meta = bundle_meta(stream.name, candidate.result, version, training_window)
+        variants = [(v.without, v.result) for v in candidate.variants]
+        meta = bundle_meta(stream.name, candidate.result, version, training_window, variants)
+        if deploy == SHADOW and champion is not None and not request.force:
+            decision = Decision(SHADOW, False, candidate.score, None, "deployed as shadow: judged live beside the champion")
+        else:
+            paired = None
+            if champion is not None:  # forced runs are scored too, so the record shows what was overruled
+                paired = await asyncio.to_thread(
+                    _gate, self.artifact_dir, stream, task, candidate, meta, champion, self.settings.train_gate_min_rows
+                )
+            decision = decide(paired, force=request.force, tolerance=self.settings.train_not_worse_tolerance,
+                              min_rows=self.settings.train_gate_min_rows, has_champion=champion is not None)
+        if decision.candidate_score is None:  # nothing to pair with: its score on all its held-out rows
+            decision = dataclasses.replace(decision, candidate_score=candidate.score)
+        holdout = [str(event.get("event_id")) for event in candidate.test_events]
+        if task.refit and decision.activate:
+            candidate = await asyncio.to_thread(_refit, stream, task, candidate, rows, seed)
+            meta = meta.model_copy(update={"training_window": {**training_window, "refit": True}})
+            holdout = []
         relative, hashes, size = await asyncio.to_thread(
             write_bundle, self.artifact_dir, meta, candidate.onnx_bytes, partial(joblib.dump, candidate.result.pipeline),
-            holdout,
+            holdout, variant_files(candidate),
         )
         record = await registry.insert_bundle(
-            self.pool, meta, relative, hashes, size, activate=decision.activate, run_id=request.run_id
+            self.pool, meta, relative, hashes, size, activate=decision.activate, shadow=decision.decision == SHADOW,
+            run_id=request.run_id, trigger=request.trigger, actor="trainer",
+            reason=f"{decision.decision}: {decision.reason}" + (f" ({request.reason})" if request.reason else ""),
         )
-        if decision.activate:
-            # Only active models go on the compacted topic: the newest event
-            # per key must stay the active model.
+        if decision.activate or decision.decision == SHADOW:
             await publish_model(self.producer, self.topics, record)
+        if decision.activate:
             metrics.ACTIVE_VERSION.labels(stream.name, task.name).set(version)
         await registry.finish_run(
             self.pool,
@@ -269,6 +320,8 @@ class Trainer:
             decision=decision.decision,
             candidate_score=decision.candidate_score,
             active_score=decision.active_score,
+            gate_rows=decision.rows,
+            reason=decision.reason,
         )
         for name, value in meta.metrics.items():
             metrics.MODEL_METRIC.labels(stream.name, task.name, name).set(value)
@@ -280,8 +333,10 @@ class Trainer:
             algorithm=meta.algorithm,
             version=version,
             rows=usable,
+            variants=[v.without for v in candidate.variants],
             decision=decision.decision,
             reason=decision.reason,
+            gate_rows=decision.rows,
             candidate_score=decision.candidate_score,
             active_score=decision.active_score,
         )

@@ -11,6 +11,7 @@ from services.trainer import metrics
 from services.trainer.commands import CommandHandler
 from services.trainer.runs import TRANSIENT_ERRORS, Trainer
 from services.trainer.schedule import Scheduler
+from services.trainer.shadows import ShadowJudge
 from services.trainer.settings import TrainerSettings
 from services.trainer.window import StreamWindow, WindowReader
 from shared.db import apply_migrations, create_pool
@@ -54,7 +55,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         await producer.start()
         await window_consumer.start()
         windows = {
-            name: StreamWindow(name, topics.features(name), settings.train_window_size)
+            name: StreamWindow(name, topics.features(name), settings.train_window_size, topics.labels(name))
             for name in catalog.names()
             if settings.serves(name)
         }
@@ -65,7 +66,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
             # A stream registered while running gets a window; an archived
             # one keeps its window (its data stays) but is no longer trained.
             if declared.active and settings.serves(name) and name not in windows:
-                reader.add(StreamWindow(name, topics.features(name), settings.train_window_size))
+                reader.add(StreamWindow(name, topics.features(name), settings.train_window_size, topics.labels(name)))
 
         catalog.on_change(follow)
         trainer = Trainer(settings, pool, producer, topics, catalog, windows, reader.ready)
@@ -86,6 +87,8 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
             asyncio.create_task(reader.run(stop), name="window"),
             asyncio.create_task(loop.run(stop), name="commands"),
             asyncio.create_task(watcher.run(stop), name="streams"),
+            asyncio.create_task(ShadowJudge(pool, producer, topics, catalog).run(stop, settings.train_shadow_check_seconds),
+                                name="shadows"),
         ]
         if settings.train_interval > 0:
             tasks.append(asyncio.create_task(scheduler.run(stop), name="schedule"))

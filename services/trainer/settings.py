@@ -20,6 +20,10 @@ class TrainerSettings(ServiceSettings, ObjectStoreSettings):
     train_command_min_rows: int = Field(20, ge=20, description="Usable rows a train command needs.")
     train_test_size: float = Field(0.2, gt=0, lt=0.9, description="Held-out fraction for scheduled runs.")
     train_seed: int = Field(42, description="Seed of splits and estimators.")
+    train_shadow_check_seconds: float = Field(10.0, gt=0, description="Seconds between two judgements of the shadows.")
+    train_gate_min_rows: int = Field(
+        30, ge=1, description="Held-out labelled events neither model was trained on that the gate needs to decide."
+    )
     train_not_worse_tolerance: float = Field(
         0.01, ge=0, le=1, description="A candidate replaces the active model unless its primary metric is lower by more than this."
     )

@@ -10,7 +10,7 @@ decodes them, so keeping up with the stream costs an append per message.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +19,10 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from pydantic import ValidationError
+
 from services.trainer import metrics
+from shared.events import LabelEvent
 from shared.kafka.partitions import topic_partitions
 
 log = structlog.get_logger(__name__)
@@ -33,12 +36,15 @@ class Entry:
 
 
 class StreamWindow:
-    """The newest ``size`` events of one stream's features topic."""
+    """The newest ``size`` events of one stream's features topic, and the
+    labels that arrived for them later (from its labels topic)."""
 
-    def __init__(self, stream: str, topic: str, size: int) -> None:
+    def __init__(self, stream: str, topic: str, size: int, labels_topic: str | None = None) -> None:
         self.stream = stream
         self.topic = topic
         self.size = size
+        self.labels_topic = labels_topic
+        self.labels = LabelBook(2 * size)
         self._entries: deque[Entry] = deque(maxlen=size)
         # Events ever appended: tells the scheduler whether anything arrived
         # since a task was last trained.
@@ -58,8 +64,10 @@ class StreamWindow:
         return entries if last is None or last >= len(entries) else entries[len(entries) - last :]
 
 
-def decode_entries(entries: Iterable[Entry]) -> list[dict[str, Any]]:
-    """Entries as event dicts; unreadable ones are skipped (the normalizer
+def decode_entries(entries: Iterable[Entry], labels: LabelBook | None = None) -> list[dict[str, Any]]:
+    """Entries as event dicts, with where they are in the log (``_partition``,
+    ``_offset``: the gate needs them) and the labels that arrived later
+    joined into their targets; unreadable ones are skipped (the normalizer
     only writes valid events, so this is a guard, not a path)."""
     rows = []
     for entry in entries:
@@ -67,9 +75,36 @@ def decode_entries(entries: Iterable[Entry]) -> list[dict[str, Any]]:
             event = orjson.loads(entry.value)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(event, dict):
-            rows.append(event)
+        if not isinstance(event, dict):
+            continue
+        event["_partition"], event["_offset"] = entry.partition, entry.offset
+        if labels is not None:
+            late = labels.get(event.get("event_id"))
+            if late:
+                event["targets"] = {**late, **(event.get("targets") or {})}
+        rows.append(event)
     return rows
+
+
+class LabelBook:
+    """Labels that arrived after their event, by event id; the oldest are
+    forgotten beyond ``size`` (they belong to events long out of the window)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def put(self, event_id: str, values: dict[str, Any]) -> None:
+        self._values[event_id] = {**self._values.get(event_id, {}), **values}
+        self._values.move_to_end(event_id)
+        while len(self._values) > self.size:
+            self._values.popitem(last=False)
+
+    def get(self, event_id: Any) -> dict[str, Any] | None:
+        return self._values.get(event_id) if isinstance(event_id, str) else None
 
 
 def window_offsets(topic: str, entries: list[Entry]) -> dict[str, Any]:
@@ -92,7 +127,7 @@ class WindowReader:
     def __init__(self, consumer: AIOKafkaConsumer, windows: dict[str, StreamWindow]) -> None:
         self.consumer = consumer
         self.windows = windows
-        self._by_topic = {window.topic: window for window in windows.values()}
+        self._by_topic = {topic: window for window in windows.values() for topic in _topics(window)}
         self._catch_up: dict[TopicPartition, int] = {}
         self._added: list[StreamWindow] = []
         self.ready = asyncio.Event()
@@ -129,8 +164,9 @@ class WindowReader:
     async def _assign_added(self) -> None:
         added, self._added = self._added, []
         for window in added:
-            self._by_topic[window.topic] = window
-        new = await topic_partitions(self.consumer, [window.topic for window in added])
+            for topic in _topics(window):
+                self._by_topic[topic] = window
+        new = await topic_partitions(self.consumer, [topic for window in added for topic in _topics(window)])
         kept = sorted(self.consumer.assignment())
         positions = {tp: await self.consumer.position(tp) for tp in kept}
         # assign() replaces the assignment: the partitions already read keep
@@ -148,8 +184,12 @@ class WindowReader:
             batches = await self.consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
                 window = self._by_topic[tp.topic]
-                for record in records:
-                    window.append(record.partition, record.offset, record.value)
+                if tp.topic == window.labels_topic:
+                    for record in records:
+                        _take_label(window, record.value)
+                else:
+                    for record in records:
+                        window.append(record.partition, record.offset, record.value)
                 if records and tp in self._catch_up and records[-1].offset + 1 >= self._catch_up[tp]:
                     del self._catch_up[tp]
             if not self.ready.is_set() and not await self._behind():
@@ -165,3 +205,15 @@ class WindowReader:
             if await self.consumer.position(tp) >= self._catch_up[tp]:
                 del self._catch_up[tp]
         return bool(self._catch_up)
+
+
+def _topics(window: StreamWindow) -> list[str]:
+    return [window.topic] + ([window.labels_topic] if window.labels_topic else [])
+
+
+def _take_label(window: StreamWindow, value: bytes | None) -> None:
+    try:
+        label = LabelEvent.model_validate_json(value or b"")
+    except ValidationError:
+        return  # the consumer dead-letters unreadable labels; here they are only skipped
+    window.labels.put(label.event_id, dict(label.values))

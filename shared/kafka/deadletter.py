@@ -19,15 +19,23 @@ _MAX_REASON_BYTES = 2000
 
 
 def dead_letter(record: ConsumerRecord, reason: str, deadletter_topic: str, service: str) -> Outgoing:
+    return dead_letter_of(record.topic, record.partition, record.offset, record.key, record.value, reason,
+                          deadletter_topic, service)
+
+
+def dead_letter_of(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str,
+                   deadletter_topic: str, service: str) -> Outgoing:
+    """A dead letter of a message kept elsewhere first (e.g. a label held back
+    while its event was awaited)."""
     headers = (
-        (ORIGIN_TOPIC, record.topic.encode()),
-        (ORIGIN_PARTITION, str(record.partition).encode()),
-        (ORIGIN_OFFSET, str(record.offset).encode()),
+        (ORIGIN_TOPIC, topic.encode()),
+        (ORIGIN_PARTITION, str(partition).encode()),
+        (ORIGIN_OFFSET, str(offset).encode()),
         (ERROR, reason.encode()[:_MAX_REASON_BYTES]),
         (SERVICE, service.encode()),
         (FAILED_AT, datetime.now(UTC).isoformat().encode()),
     )
-    return Outgoing(topic=deadletter_topic, value=record.value or b"", key=record.key, headers=headers)
+    return Outgoing(topic=deadletter_topic, value=value or b"", key=key, headers=headers)
 
 
 def read_headers(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, str]:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from shared.ml.drift import FeatureReference
 from shared.ml.inputs import InputColumn
 
 ONNX_FILE = "model.onnx"
@@ -32,6 +33,24 @@ JOBLIB_FILE = "model.joblib"
 # what its metrics were measured on, and rows it must never be judged on as
 # if unseen by another model trained on them.
 HOLDOUT_FILE = "holdout.json"
+
+
+class VariantMeta(BaseModel):
+    """A model of the same task trained without some optional features: it
+    answers the requests and events that leave exactly those out."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    without: list[str]
+    file: str
+    inputs: list[InputColumn]
+    features: list[str]
+    metrics: dict[str, float] = Field(default_factory=dict)
+    rows: int = 0
+
+
+def variant_file(without: list[str]) -> str:
+    return "model.without." + ".".join(sorted(without)) + ".onnx"
 
 
 class BundleMeta(BaseModel):
@@ -50,8 +69,8 @@ class BundleMeta(BaseModel):
     # Classification: class labels in index order; a binary task's positive index.
     classes: list[str] | None = None
     positive: int | None = None
-    # Training means of each feature: serving fills optional features a
-    # request leaves out with these.
+    # Training means of each matrix column (descriptive: a record that leaves
+    # an optional feature out is answered by a variant, not filled in).
     feature_means: dict[str, float]
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, float] = Field(default_factory=dict)
@@ -60,6 +79,11 @@ class BundleMeta(BaseModel):
     rows: int
     # Clustering: centres in raw feature units, indexed by category number.
     centers: list[list[float]] | None = None
+    # Models for requests that leave optional features out (none when the
+    # task has no optional feature).
+    variants: list[VariantMeta] = Field(default_factory=list)
+    # Per input, its bins and the training rows' share in each (shared.ml.drift).
+    drift: dict[str, FeatureReference] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     # Hashes of model.onnx and model.joblib (meta.json cannot hash itself;
     # its own hash lives in the registry row).
@@ -91,7 +115,12 @@ def bundle_relpath(stream: str, task: str, version: int) -> str:
 
 
 def write_bundle(
-    artifact_dir: Path, meta: BundleMeta, onnx_bytes: bytes, joblib_writer: Any, holdout: list[str] | None = None
+    artifact_dir: Path,
+    meta: BundleMeta,
+    onnx_bytes: bytes,
+    joblib_writer: Any,
+    holdout: list[str] | None = None,
+    extra: dict[str, bytes] | None = None,
 ) -> tuple[str, dict[str, str], int]:
     """Write a bundle atomically; returns (relative dir, sha256 per file, total bytes).
 
@@ -110,6 +139,9 @@ def write_bundle(
         if holdout is not None:
             (staging / HOLDOUT_FILE).write_bytes(orjson.dumps({"event_ids": holdout}))
             hashes[HOLDOUT_FILE] = sha256_file(staging / HOLDOUT_FILE)
+        for name, content in (extra or {}).items():
+            (staging / name).write_bytes(content)
+            hashes[name] = sha256_file(staging / name)
         full_meta = meta.model_copy(update={"sha256": hashes})
         (staging / META_FILE).write_bytes(orjson.dumps(full_meta.model_dump(mode="json"), option=orjson.OPT_INDENT_2))
         hashes[META_FILE] = sha256_file(staging / META_FILE)
@@ -160,8 +192,10 @@ def verified_bytes(artifact_dir: Path, bundle_dir: str, name: str, expected_sha2
 
 def read_verified_bundle(
     artifact_dir: Path, bundle_dir: str, expected_sha256: dict[str, str]
-) -> tuple[BundleMeta, bytes]:
-    """Meta and ONNX bytes of a bundle, both checked; never touches the joblib file."""
+) -> tuple[BundleMeta, bytes, dict[str, bytes]]:
+    """Meta, the ONNX graph and each variant's graph, all checked; never
+    touches the joblib file."""
     meta = BundleMeta.model_validate_json(verified_bytes(artifact_dir, bundle_dir, META_FILE, expected_sha256))
     onnx_bytes = verified_bytes(artifact_dir, bundle_dir, ONNX_FILE, expected_sha256)
-    return meta, onnx_bytes
+    variants = {v.file: verified_bytes(artifact_dir, bundle_dir, v.file, expected_sha256) for v in meta.variants}
+    return meta, onnx_bytes, variants

@@ -3,19 +3,22 @@ models-topic event that tells consumers and gateways to load it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 
 from shared.events import ModelPublished
 from shared.kafka.clients import event_message, send_all
-from shared.ml.bundle import BundleMeta
+from shared.ml.bundle import BundleMeta, VariantMeta, variant_file
 from shared.ml.registry import ModelRecord
-from shared.ml.training import TrainResult
 from shared.topics import Topics
 
+if TYPE_CHECKING:  # the gateway publishes activations and must not import scikit-learn
+    from shared.ml.training import TrainResult
 
-def bundle_meta(stream: str, result: TrainResult, version: int, training_window: dict[str, Any]) -> BundleMeta:
+
+def bundle_meta(stream: str, result: TrainResult, version: int, training_window: dict[str, Any],
+                variants: list[tuple[list[str], TrainResult]] = ()) -> BundleMeta:  # type: ignore[assignment]
     return BundleMeta(
         stream=stream,
         task=result.task.name,
@@ -34,6 +37,12 @@ def bundle_meta(stream: str, result: TrainResult, version: int, training_window:
         training_window=training_window,
         rows=result.rows_train,
         centers=result.centers,
+        variants=[
+            VariantMeta(without=without, file=variant_file(without), inputs=variant.inputs,
+                        features=variant.feature_names, metrics=variant.metrics, rows=variant.rows_train)
+            for without, variant in variants
+        ],
+        drift=result.reference,
     )
 
 
@@ -49,9 +58,13 @@ def model_event(record: ModelRecord) -> ModelPublished:
         features=record.features,
         metrics=record.metrics,
         active=record.active,
+        shadow=record.shadow,
     )
 
 
 async def publish_model(producer: AIOKafkaProducer, topics: Topics, record: ModelRecord) -> None:
-    """The record on the compacted models topic, keyed ``<stream>/<task>``."""
-    await send_all(producer, [event_message(topics.models, model_event(record), f"{record.stream}/{record.task}")])
+    """The record on the compacted models topic, keyed ``<stream>/<task>`` (the
+    champion) or ``<stream>/<task>/shadow``: every scoring process re-reads
+    the registry when one arrives."""
+    key = f"{record.stream}/{record.task}" + ("/shadow" if record.shadow else "")
+    await send_all(producer, [event_message(topics.models, model_event(record), key)])

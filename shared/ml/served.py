@@ -7,7 +7,8 @@ One component for every process that scores (the consumer and the gateway):
   the row says (stream, task, version) and fits its task in the stream's
   declaration; nothing is unpickled;
 - **swap**: a newly active model replaces the one in service whole, so a
-  batch or a request never sees half a model;
+  batch or a request never sees half a model; the champion is served, a
+  shadow (when the registry names one) is scored beside it and never served;
 - **resync**: the registry is re-read on every event of the compacted models
   topic and on a timer (a safety net for an event missed while the broker
   was away or a bundle refused once), so every scoring process converges on
@@ -40,6 +41,10 @@ Key = tuple[str, str]
 
 SERVED_VERSION = Gauge(
     "fluxo_served_model_version", "Version of the model a process scores each task with (0: none).",
+    ["service", "stream", "task"],
+)
+SHADOW_VERSION = Gauge(
+    "fluxo_served_shadow_version", "Version of the shadow a process scores each task with beside the champion (0: none).",
     ["service", "stream", "task"],
 )
 MODEL_LOADS = Counter(
@@ -82,12 +87,14 @@ def load_checked(artifact_dir: Path, record: ModelRecord, catalog: Catalog) -> S
 
 class ServedModels:
     def __init__(self, service: str, artifact_dir: Path, catalog: Catalog,
-                 serves: Callable[[str], bool] = lambda _: True) -> None:
+                 serves: Callable[[str], bool] = lambda _: True, *, shadows: bool = True) -> None:
         self.service = service
+        self.with_shadows = shadows  # the gateway answers with champions only and loads no shadow
         self.artifact_dir = artifact_dir
         self.catalog = catalog
         self.serves = serves
         self._models: dict[Key, ServingModel] = {}
+        self._shadows: dict[Key, ServingModel] = {}
         self._lock = asyncio.Lock()
         # Whether the last registry read succeeded: a scoring process that
         # cannot see the registry may be serving a model it no longer should.
@@ -96,11 +103,18 @@ class ServedModels:
         self.on_swap: list[Callable[[str, str, int], None]] = []
 
     def get(self, stream: str, task: str) -> ServingModel | None:
+        """The champion: the model that answers."""
         return self._models.get((stream, task))
 
+    def shadow(self, stream: str, task: str) -> ServingModel | None:
+        return self._shadows.get((stream, task))
+
     def snapshot(self) -> dict[Key, ServingModel]:
-        """The models to score one batch with (a swap lands in the next batch)."""
+        """The champions to score one batch with (a swap lands in the next batch)."""
         return dict(self._models)
+
+    def shadow_snapshot(self) -> dict[Key, ServingModel]:
+        return dict(self._shadows)
 
     def loaded(self) -> list[ServingModel]:
         return list(self._models.values())
@@ -111,22 +125,35 @@ class ServedModels:
         ``synced``); a bundle that cannot be loaded is refused and skipped."""
         async with self._lock:
             try:
-                records = await registry.active_models(db)
+                records = await registry.served_models(db)
             except BaseException:
                 self.synced = False
                 REGISTRY_SYNCS.labels(self.service, "failed").inc()
                 raise
-            wanted = {
-                (r.stream, r.task): r for r in records if r.stream in self.catalog and self.serves(r.stream)
-            }
+            mine = [r for r in records if r.stream in self.catalog and self.serves(r.stream)]
+            champions = {(r.stream, r.task): r for r in mine if r.active}
+            shadows = {(r.stream, r.task): r for r in mine if r.shadow and self.with_shadows}
             loaded = 0
-            for key, record in wanted.items():
+            for key, record in champions.items():
                 current = self._models.get(key)
                 if current is not None and current.model_id == record.id:
                     continue
                 if await self._install(record):
                     loaded += 1
-            for key in set(self._models) - set(wanted):
+            for key, record in shadows.items():
+                current = self._shadows.get(key)
+                if current is None or current.model_id != record.id:
+                    model = await self._load(record)
+                    if model is not None:
+                        self._shadows[key] = model
+                        SHADOW_VERSION.labels(self.service, *key).set(record.version)
+                        log.info("shadow_in_service", stream=key[0], task=key[1], model_id=record.id,
+                                 version=record.version)
+            for key in set(self._shadows) - set(shadows):
+                del self._shadows[key]
+                SHADOW_VERSION.labels(self.service, *key).set(0)
+                log.info("shadow_retired", stream=key[0], task=key[1])
+            for key in set(self._models) - set(champions):
                 del self._models[key]
                 SERVED_VERSION.labels(self.service, *key).set(0)
                 log.info("model_retired", stream=key[0], task=key[1])
@@ -135,13 +162,18 @@ class ServedModels:
             REGISTRY_SYNCS.labels(self.service, "done").inc()
             return loaded
 
-    async def _install(self, record: ModelRecord) -> bool:
+    async def _load(self, record: ModelRecord) -> ServingModel | None:
         try:
-            model = await asyncio.to_thread(load_checked, self.artifact_dir, record, self.catalog)
+            return await asyncio.to_thread(load_checked, self.artifact_dir, record, self.catalog)
         except BundleRefused as error:
             MODEL_LOADS.labels(self.service, record.stream, record.task, "refused").inc()
             log.error("bundle_refused", stream=record.stream, task=record.task, model_id=record.id,
                       version=record.version, reason=str(error))
+            return None
+
+    async def _install(self, record: ModelRecord) -> bool:
+        model = await self._load(record)
+        if model is None:
             return False
         previous = self._models.get((record.stream, record.task))
         self._models[(record.stream, record.task)] = model

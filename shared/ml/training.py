@@ -15,7 +15,7 @@ labels); a binary task's positive class is index ``positive``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from xgboost import XGBClassifier, XGBRegressor
 
 from shared.ml import evaluate, hyperparams
 from shared.ml.algorithms import NotEnoughData, TrainingError, UnknownAlgorithm, resolve_algorithm
+from shared.ml.drift import FeatureReference, reference
 from shared.ml.hyperparams import HyperparameterError
 from shared.ml.inputs import InputColumn, feature_names
 from shared.streams import Algorithm, TaskKind, TaskSpec
@@ -68,6 +69,7 @@ class TrainResult:
     # Clustering: centres in raw units, row i is category i.
     centers: list[list[float]] | None = None
     evaluation: dict[str, Any] = field(default_factory=dict)  # e.g. the confusion matrix
+    reference: dict[str, FeatureReference] = field(default_factory=dict)  # drift bins of the training rows
 
     @property
     def kind(self) -> TaskKind:
@@ -280,4 +282,27 @@ def train(
         positive=positive,
         centers=centers,
         evaluation=evaluation,
+        reference=reference(inputs, X_train),
     )
+
+
+def refit_all(result: TrainResult, X: np.ndarray, y: np.ndarray | None, seed: int = 0) -> TrainResult:
+    """``result``'s estimator fitted again on every row (after its validation);
+    the metrics stay the validation's, and the check rows become every row."""
+    X = np.asarray(X, dtype=np.float64).astype(np.float32).astype(np.float64)
+    y_fit = None if y is None else (np.asarray(y).astype(np.int64) if result.kind is TaskKind.CLASSIFICATION else y)
+    pipeline = Pipeline([
+        ("scaler", StandardScaler()),
+        ("model", _estimator(result.kind, result.algorithm, dict(result.hyperparameters), seed, y_fit,
+                             len(result.classes or ()))),
+    ])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if result.algorithm is Algorithm.MLP and result.kind is TaskKind.REGRESSION:
+            assert y_fit is not None
+            _fit_mlp_regressor(pipeline, X, y_fit)
+        else:
+            pipeline.fit(X, y_fit)
+    centers = _order_clusters(result.task, result.feature_names, pipeline) if result.algorithm is Algorithm.KMEANS else None
+    return replace(result, pipeline=pipeline, X_test=X, y_test=y_fit, test_rows=np.arange(len(X)),
+                   rows_train=len(X), centers=centers if centers is not None else result.centers)

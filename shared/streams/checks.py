@@ -243,6 +243,8 @@ def _check_tasks(spec: StreamSpec, problems: _Problems) -> None:
                          f"(use {', '.join(METRICS_BY_KIND[task.kind])})")
         if task.order_by is not None and (task.kind is not TaskKind.CLUSTERING or task.order_by not in task.features):
             problems.add(f"{path}.order_by", "order_by names one of a clustering task's features")
+        if task.kind is TaskKind.CLUSTERING and task.optional_features:
+            problems.add(f"{path}.optional_features", "a clustering task's features are all required")
         if task.kind is not TaskKind.CLASSIFICATION and (task.positive_class is not None or task.alert):
             problems.add(f"{path}.kind", "positive_class and alert apply to classification tasks")
 

@@ -206,6 +206,31 @@ class EntitySpec(_Strict):
     )
 
 
+class ShadowPolicy(_Strict):
+    promote: Literal["auto", "manual"] = Field(
+        "auto", description="auto: the trainer promotes or retires the shadow once judged; manual: it only records "
+        "the comparison and a person decides (POST /models/{id}/activate).",
+    )
+    min_labels: int = Field(200, ge=10, le=1_000_000, description="Labelled events both scored before the shadow is judged.")
+    tolerance: float = Field(
+        0.05, ge=0, le=1, description="The shadow is promoted if its live error is at most the champion's x (1 + tolerance)."
+    )
+
+
+class MonitorPolicy(_Strict):
+    enabled: bool = True
+    psi: float = Field(0.25, gt=0, description="Population stability index of a feature that triggers a retrain.")
+    degradation: float = Field(
+        2.0, gt=1, description="Rolling live error over the validation error that triggers a retrain."
+    )
+    min_events: int = Field(300, ge=50, description="Events scored (labelled, for degradation) before either is judged.")
+    cooldown: Duration = Field(600, description="Least time between two retrains this policy triggers.")
+    retrain_window: int = Field(
+        2000, ge=20, description="Events scored after a threshold is first crossed before the retrain is asked for; "
+        "the retrain learns from these newest events.",
+    )
+
+
 class TaskSpec(_Strict):
     name: Identifier
     kind: TaskKind
@@ -223,6 +248,12 @@ class TaskSpec(_Strict):
     positive_class: str | None = Field(None, description="Binary classification: the class that counts as positive.")
     alert: bool = Field(False, description="Classification: a positive prediction raises an alert.")
     examples: tuple[dict[str, Any], ...] = Field((), max_length=MAX_EXAMPLES, description="Example request records.")
+    deploy: Literal["champion", "shadow"] = Field(
+        "champion", description="A new model goes through the gate to champion, or in as shadow first."
+    )
+    refit: bool = Field(False, description="After validation, refit on every row (its metrics stay the validation's).")
+    shadow: ShadowPolicy = ShadowPolicy()
+    monitor: MonitorPolicy = MonitorPolicy()
     description: str = Field("", max_length=500)
 
     @property

@@ -137,16 +137,27 @@ def test_an_event_lacking_a_task_input_is_not_scored_for_that_task_only(energy_m
     assert np.isnan(carbon.actual[2]) and np.isnan(carbon.error[2]) and np.isfinite(carbon.prediction).all()
 
 
-def test_absent_optional_features_take_the_training_mean(energy_models) -> None:
+def test_absent_optional_features_are_answered_by_the_variant_trained_without_them(energy_models) -> None:
     carbon = ENERGY.task("carbon")
     model = energy_models[("energy", "carbon")]
     optional = carbon.optional_features[0]
-    events = [e.model_dump(mode="json") for e in features_events(ENERGY, 2)]
-    del events[0]["features"][optional]
-    matrix = model.matrix(event_inputs(events, model.meta.inputs), 2, carbon.optional_features)
-    j = model.features.index(optional)
-    assert matrix[0, j] == model.meta.feature_means[optional]
-    assert matrix[1, j] == events[1]["features"][optional]
+    variant = model.variant_for(frozenset([optional]))
+    assert variant is not None and variant is not model.main
+    assert optional not in variant.features and optional in model.features
+    events = [e.model_dump(mode="json") for e in features_events(ENERGY, 6, seed=4)]
+    for event in events[::2]:
+        del event["features"][optional]
+    answer = model.predict(event_inputs(events, model.meta.inputs), 6, carbon.optional_features)
+    assert answer.rows.tolist() == list(range(6)) and not answer.missing
+    reduced = variant.score(variant.matrix(event_inputs(events[::2], variant.inputs), 3)).prediction
+    full = model.main.score(model.main.matrix(event_inputs(events[1::2], model.meta.inputs), 3)).prediction
+    np.testing.assert_allclose(answer.prediction[::2], reduced)
+    np.testing.assert_allclose(answer.prediction[1::2], full)
+    # A required input is never filled in: that row is refused and says which.
+    required = next(f for f in carbon.features if f not in carbon.optional_features)
+    events[1]["features"].pop(required, None)
+    refused = model.predict(event_inputs(events, model.meta.inputs), 6, carbon.optional_features)
+    assert 1 not in refused.rows.tolist() and refused.missing == {1: required}
 
 
 def test_prediction_errors() -> None:
@@ -216,7 +227,7 @@ def test_entity_state_without_a_model_has_no_alert() -> None:
 
 def test_a_model_that_fails_to_score_leaves_the_batch_unscored(energy_models) -> None:
     class Broken(type(energy_models[("energy", "carbon")])):
-        def score(self, matrix):  # type: ignore[override]
+        def predict(self, values, rows, optional=()):  # type: ignore[override]
             raise RuntimeError("onnxruntime exploded")
 
     broken = copy.copy(energy_models[("energy", "carbon")])

@@ -45,14 +45,22 @@ async def test_regress_answers_the_original_flask_body(gateway: Gateway, energy_
     RegressionAnswer.model_validate(body, strict=True)
     model = gateway.state.models.get("energy", "carbon")
     assert model is not None
-    # fossil_share_energy was left out: the training mean stands in for it.
-    fossil_mean = model.meta.feature_means["fossil_share_energy"]
-    expected = model.score_onnx(np.array([[0.48, fossil_mean]], dtype=np.float32)).prediction[0]
+    # fossil_share_energy was left out: the variant trained without it answers,
+    # not the full model with a mean filled in.
+    variant = model.variant_for(frozenset({"fossil_share_energy"}))
+    assert variant is not None and variant.features == ["renewables_share_energy"]
+    expected = variant.score_onnx(np.array([[0.48]], dtype=np.float32)).prediction[0]
     assert body["carbon_intensity_elec"] == pytest.approx(expected, rel=1e-5)
     assert body["prediction"] == body["carbon_intensity_elec"]
     assert body["model_version"] == energy_models["carbon"].version
-    # Almost no renewables: carbon intensity near the top of the synthetic range.
-    assert body["carbon_intensity_elec"] > 500
+    # Almost no renewables: carbon intensity near the top of the data's range
+    # (900 gCO2/kWh at none, falling with renewables and nuclear).
+    assert body["carbon_intensity_elec"] > 400
+    # The answer falls as the renewables given rise.
+    answers = [(await gateway.client.post("/regress", json={"renewables_share_energy": share})).json()
+               for share in (0, 25, 50, 75, 100)]
+    intensities = [answer["carbon_intensity_elec"] for answer in answers]
+    assert intensities == sorted(intensities, reverse=True) and intensities[0] - intensities[-1] > 300, intensities
 
 
 async def test_numbers_and_numeric_strings_score_alike(gateway: Gateway, energy_models: dict[str, ModelRecord]) -> None:

@@ -75,7 +75,7 @@ def test_computed_features_are_computed_from_their_inputs() -> None:
 
 def _cluster_model(tmp_path: Path) -> tuple[ServingModel, bytes, list[list[float]]]:
     bundle = build_bundle(tmp_path, "cluster", 1, clusters=4)
-    meta, onnx_bytes = read_verified_bundle(tmp_path, bundle.bundle_dir, bundle.sha256)
+    meta, onnx_bytes, _ = read_verified_bundle(tmp_path, bundle.bundle_dir, bundle.sha256)
     assert meta.centers is not None
     return ServingModel(meta, onnx_bytes, 1), onnx_bytes, meta.centers
 

@@ -43,7 +43,7 @@ def test_parse_command() -> None:
     request = RunRequest.from_command(parsed)
     assert request.describe() == {
         "algorithm": "mlp", "hyperparameters": {"epochs": 5}, "window": None, "dataset_id": None,
-        "test_size": 0.2, "force": True,
+        "test_size": 0.2, "force": True, "deploy": None, "reason": "",
     }
     assert parse_command(_record(b"nonsense")).startswith("not a train command")
     reason = parse_command(_record(orjson.dumps({"stream": "people", "task": "income", "test_size": 5})))

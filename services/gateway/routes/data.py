@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
@@ -26,6 +27,7 @@ async def predictions(
     task: str | None = text_filter(64, examples=["price"]),
     since: datetime | None = _SINCE,
     limit: int = _LIMIT,
+    role: Literal["champion", "shadow"] = Query("champion", description="The served predictions, or a shadow's."),
     state: GatewayState = Depends(get_state),
 ) -> list[PredictionOut]:
     if stream is not None:
@@ -33,7 +35,7 @@ async def predictions(
         if task is not None:
             task_named(spec, task)
     with unavailable("reading predictions"):
-        rows = await queries.recent_predictions(state.pool, stream, task, since, limit)
+        rows = await queries.recent_predictions(state.pool, stream, task, since, limit, role)
     return [PredictionOut(**row) for row in rows]
 
 

@@ -1,4 +1,5 @@
-"""The model registry: list, inspect and download models."""
+"""The model registry: list, inspect, download, and change which model serves
+(promote a shadow, roll back to an earlier version, retire a shadow)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,21 @@ from fastapi import APIRouter, Depends, Path, Query
 from starlette.responses import Response
 
 from services.gateway.auth import require_api_key
-from services.gateway.errors import ApiError
+from services.gateway.errors import ApiError, invalid, unavailable
 from services.gateway.routes.common import filter_stream, task_named, text_filter
-from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, ModelOut
+from services.gateway.schemas import (
+    AUTH_RESPONSES,
+    ERROR_RESPONSES,
+    UNAVAILABLE,
+    ActivateRequest,
+    ActivationOut,
+    ErrorBody,
+    ModelOut,
+)
 from services.gateway.state import GatewayState, get_state
 from shared.ml import registry
 from shared.ml.bundle import JOBLIB_FILE, BundleIntegrityError, verified_bytes
+from shared.ml.publish import publish_model
 from shared.ml.registry import ModelRecord
 
 router = APIRouter(tags=["models"])
@@ -27,6 +37,7 @@ def _out(record: ModelRecord, state: GatewayState) -> ModelOut:
     return ModelOut(
         **record.model_dump(exclude={"rows_trained"}),
         rows=record.rows_trained,
+        alias=record.alias,
         loaded=loaded is not None and loaded.model_id == record.id,
     )
 
@@ -54,10 +65,54 @@ async def list_models(
     return [_out(record, state) for record in records]
 
 
-@router.get("/models/{model_id}", summary="One model", response_model=ModelOut,
+@router.get("/models/activations", summary="Who became champion or shadow, when, by whom and why, newest first",
+            response_model=list[ActivationOut], responses=ERROR_RESPONSES)
+async def list_activations(
+    stream: str | None = text_filter(64, examples=["energy"]),
+    task: str | None = text_filter(64, examples=["carbon"]),
+    limit: int = Query(100, ge=1, le=1000),
+    state: GatewayState = Depends(get_state),
+) -> list[ActivationOut]:
+    with unavailable("reading the activation history"):
+        rows = await registry.activations(state.pool, stream, task, None, limit)
+    return [ActivationOut(**row.model_dump()) for row in rows]
+
+
+@router.get("/models/{model_id}", summary="One model, with its alias history", response_model=ModelOut,
             responses={404: {"model": ErrorBody, "description": "No such model."}})
 async def get_model(model_id: int = _MODEL_ID, state: GatewayState = Depends(get_state)) -> ModelOut:
-    return _out(await _record(state, model_id), state)
+    out = _out(await _record(state, model_id), state)
+    history = await registry.activations(state.pool, model_id=model_id)
+    return out.model_copy(update={"history": [ActivationOut(**row.model_dump()) for row in history]})
+
+
+@router.post(
+    "/models/{model_id}/activate",
+    summary="Make a model the champion (promote a shadow, roll back to an earlier version), the shadow, or retire it",
+    dependencies=[Depends(require_api_key)],
+    response_model=ModelOut,
+    responses={404: {"model": ErrorBody, "description": "No such model."},
+               409: {"model": ErrorBody, "description": "The alias contradicts the model's role (the champion as "
+                     "its own shadow, retiring a model that is not the shadow)."},
+               **ERROR_RESPONSES, **AUTH_RESPONSES, **UNAVAILABLE},
+)
+async def activate(body: ActivateRequest, model_id: int = _MODEL_ID, state: GatewayState = Depends(get_state)) -> ModelOut:
+    """Every consumer and gateway follows within seconds (the change goes out on the
+    models topic; each re-reads the registry). The change is recorded with its
+    reason in the activation history (trigger ``manual``)."""
+    record = await _record(state, model_id)
+    if record.stream not in state.catalog:
+        raise invalid("model_id", f"model {model_id} belongs to stream {record.stream!r}, which is archived")
+    reason = body.reason or f"{body.alias} by request"
+    with unavailable(f"making model {model_id} the {body.alias}"):
+        async with asyncio.timeout(state.settings.dependency_timeout_seconds):
+            try:
+                changed = await registry.set_alias(state.pool, model_id, body.alias, trigger="manual", actor="api",
+                                                   reason=reason)
+            except registry.AliasConflict as error:
+                raise ApiError(409, str(error)) from None
+            await publish_model(state.producer, state.topics, changed)
+    return _out(changed, state)
 
 
 _DOWNLOAD = {

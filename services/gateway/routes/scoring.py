@@ -52,13 +52,13 @@ def score_records(
     if reasons:
         _refuse(records, reasons)
     model = serving_model(state, spec.name, task.name)
-    matrix = model.matrix(values, len(records), task.optional_features)
-    missing = model.missing_inputs(matrix)
-    if missing:
-        _refuse(records, {index: f"{name}: missing" for index, name in missing.items()})
-    scores = model.score(matrix)
+    # Records that leave optional features out are answered by the model
+    # trained without them (a variant of the bundle), never by filling them in.
+    answer = model.predict(values, len(records), task.optional_features)
+    if answer.missing:
+        _refuse(records, {index: f"{name}: missing" for index, name in answer.missing.items()})
     metrics.PREDICTIONS_SERVED.labels(spec.name, task.name).inc(len(records))
-    return model, scores
+    return model, Scores(answer.prediction, answer.score, answer.probabilities)
 
 
 def _score_direct(state: GatewayState, schema: RequestSchema, record: Any) -> tuple[ServingModel, Scores]:
@@ -68,10 +68,10 @@ def _score_direct(state: GatewayState, schema: RequestSchema, record: Any) -> tu
         raise invalid(error.field, error.reason) from None
     model = serving_model(state, schema.stream.name, schema.task.name)
     try:
-        row = model.row(values, schema.task.optional_features)
+        variant, row = model.row(values, schema.task.optional_features)
     except MissingInput as error:
         raise invalid(error.name, "missing") from None
-    scores = model.score(row)
+    scores = variant.score(row)
     metrics.PREDICTIONS_SERVED.labels(schema.stream.name, schema.task.name).inc()
     return model, scores
 
@@ -166,7 +166,8 @@ async def predict(request: Request) -> Response:
     openapi_extra=_legacy_openapi(LEGACY_REGRESSION_TASK, "original body"),
 )
 async def regress(request: Request) -> Response:
-    """Optional features left out are answered for as the task declares."""
+    """Optional features may be left out: the answer then comes from the model
+    trained without them."""
     _, spec, task, model, scores = await _score_legacy(request, "legacy_regression_task")
     prediction = float(scores.prediction[0])
     body: dict[str, Any] = {"stream": spec.name, "task": task.name}

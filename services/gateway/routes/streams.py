@@ -24,18 +24,22 @@ from services.gateway.schemas import (
     EventsAnswer,
     EventsRequest,
     InferAnswer,
+    LabelsAnswer,
+    LabelsRequest,
     StreamOut,
 )
 from services.gateway.state import GatewayState, get_state
 from services.gateway.upload.events import API, encode_records
 from services.gateway.upload.receive import FILE_FIELD
-from shared.kafka.clients import send_all
+from shared.events import LabelEvent
+from shared.kafka.clients import event_message, send_all
 from shared.kafka.messages import Outgoing
 from shared.streams import DeclarationInvalid, parse_declaration, read_declaration_text
 from shared.streams import store as streams_store
 from shared.streams.catalog import Declared
 from shared.streams.declaration import STREAM_NAME, declaration_json_schema
 from shared.streams.infer import InferenceError, infer_from_csv
+from shared.validation import validate_batch
 
 router = APIRouter(tags=["streams"])
 
@@ -213,6 +217,49 @@ async def send_events(body: EventsRequest, name: str = _NAME, state: GatewayStat
             await send_all(state.producer, (Outgoing(topic, value, key) for key, value in encoded.messages))
     return json_response({"stream": name, "accepted": len(encoded.messages), "event_ids": encoded.event_ids,
                           "topic": topic})
+
+
+@router.post(
+    "/v1/streams/{name}/labels",
+    summary="Send the actual values of earlier events (answered once Kafka has them)",
+    dependencies=[Depends(require_api_key)],
+    response_model=LabelsAnswer,
+    responses={**ERROR_RESPONSES, **AUTH_RESPONSES, **UNAVAILABLE},
+)
+async def send_labels(body: LabelsRequest, name: str = _NAME, state: GatewayState = Depends(get_state)) -> Response:
+    """Each label names an event by id and gives the actual value of one or more of the
+    stream's targets; it joins that event's stored predictions (prediction against
+    actual, the rolling error per model version) and its training row. A label for an
+    event not scored yet waits (CONSUMER_LABEL_TTL_SECONDS) and is then dead-lettered."""
+    declared = _declared(state, name)
+    if not declared.active:
+        raise invalid("name", f"stream {name!r} is archived")
+    spec = declared.spec
+    if len(body.labels) > state.settings.max_events_per_call:
+        raise invalid("labels", f"{len(body.labels)} labels; at most {state.settings.max_events_per_call} per call")
+    targets = set(spec.targets)
+    errors = []
+    for index, label in enumerate(body.labels):
+        unknown = sorted(set(label.values) - targets)
+        if unknown:
+            errors.append({"index": index, "field": unknown[0],
+                           "reason": f"not a target of stream {name!r} (targets: {', '.join(sorted(targets)) or 'none'})"})
+            continue
+        fields = [spec.field(field).model_copy(update={"required": True}) for field in label.values]
+        reasons = validate_batch(fields, [label.values]).reasons
+        if reasons:
+            field, _, why = reasons[0].partition(": ")
+            errors.append({"index": index, "field": field, "reason": why})
+    if errors:
+        raise ApiError(422, f"{len(errors)} of {len(body.labels)} labels are invalid; first: "
+                       f"{errors[0]['field']}: {errors[0]['reason']}", errors[:1000])
+    topic = state.topics.labels(name)
+    messages = [event_message(topic, LabelEvent(event_id=label.event_id, stream=name, values=label.values),
+                              label.event_id) for label in body.labels]
+    with unavailable(f"publishing {len(messages)} labels to {topic}"):
+        async with asyncio.timeout(state.settings.dependency_timeout_seconds):
+            await send_all(state.producer, messages)
+    return json_response({"stream": name, "accepted": len(messages), "topic": topic})
 
 
 @router.post(

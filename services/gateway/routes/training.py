@@ -73,11 +73,12 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
         source=body.source,
         test_size=body.test_size,
         force=body.force,
+        deploy=body.deploy,
     )
     if len(orjson.dumps(body.hyperparameters)) > _MAX_HYPERPARAMETER_BYTES:
         raise invalid("hyperparameters", f"too large (at most {_MAX_HYPERPARAMETER_BYTES} bytes of JSON)")
     request = command.model_dump(mode="json", include={"algorithm", "hyperparameters", "window", "dataset_id",
-                                                       "source", "test_size", "force"})
+                                                       "source", "test_size", "force", "deploy"})
     # Recorded before it is sent, so GET /train/{run_id} knows the run at once.
     await registry.queue_run(state.pool, command.run_id, stream.name, task.name, body.algorithm, request)
     try:

@@ -1,9 +1,8 @@
 """How the console reads the model registry and training runs.
 
-The registry is changing (aliases such as ``champion`` and ``shadow``, an
-activation history, a reason beside each run's decision): the console reads
-it only through these functions, which take what is there and do not
-require what is not yet.
+The console reads the registry (aliases ``champion`` and ``shadow``, the
+activation history, the reason beside each run's decision) only through
+these functions.
 """
 
 from __future__ import annotations
@@ -21,11 +20,8 @@ CHAMPION = "champion"
 
 
 def roles(record: ModelRecord) -> list[str]:
-    """The model's aliases when the registry has them, else ``champion`` for the active model."""
-    aliases = getattr(record, "aliases", None)
-    if aliases:
-        return sorted(str(alias) for alias in aliases)
-    return [CHAMPION] if record.active else []
+    """The model's alias (``champion`` or ``shadow``) as a list, empty for a retired model."""
+    return [record.alias] if record.alias else []
 
 
 def is_champion(record: ModelRecord) -> bool:

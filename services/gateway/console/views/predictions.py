@@ -1,8 +1,7 @@
 """The console's reads of the predictions table.
 
-Predictions are about to carry a ``role`` (the champion's rows and a shadow
-model's rows side by side); the console shows the champion's. Until the
-column exists every row is the champion's.
+Predictions carry a ``role``: the champion's rows and a shadow model's rows
+side by side. The console shows the champion's.
 """
 
 from __future__ import annotations
@@ -11,18 +10,7 @@ from typing import Any
 
 import asyncpg
 
-_HAS_ROLE: dict[int, bool] = {}  # per pool: the column is there or not (checked once)
-
-
-async def _champion_only(db: asyncpg.Pool) -> str:
-    key = id(db)
-    if key not in _HAS_ROLE:
-        _HAS_ROLE[key] = bool(await db.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                              WHERE table_schema = current_schema() AND table_name = 'predictions'
-                                AND column_name = 'role')"""
-        ))
-    return "AND (role IS NULL OR role = 'champion')" if _HAS_ROLE[key] else ""
+_CHAMPION_ONLY = "AND role = 'champion'"
 
 
 async def latest(db: asyncpg.Pool, stream: str, events: int, tasks: int = 1) -> list[dict[str, Any]]:
@@ -34,7 +22,7 @@ async def latest(db: asyncpg.Pool, stream: str, events: int, tasks: int = 1) -> 
     rows = await db.fetch(
         f"""WITH recent AS (
                 SELECT event_id, scored_at FROM predictions
-                WHERE stream = $1 {await _champion_only(db)}
+                WHERE stream = $1 {_CHAMPION_ONLY}
                 ORDER BY scored_at DESC LIMIT $3),
             newest AS (
                 SELECT event_id, max(scored_at) AS at FROM recent
@@ -42,7 +30,7 @@ async def latest(db: asyncpg.Pool, stream: str, events: int, tasks: int = 1) -> 
             SELECT p.event_id, p.task, p.key, p.status, p.model_id, p.model_version, p.prediction, p.label,
                    p.score, p.actual, p.actual_label, p.error, p.percent_error, p.produced_at, p.scored_at
             FROM predictions p JOIN newest n USING (event_id)
-            WHERE p.stream = $1 {await _champion_only(db)}
+            WHERE p.stream = $1 {_CHAMPION_ONLY}
             ORDER BY n.at DESC, p.event_id, p.task""",
         stream, events, events * max(tasks, 1) * 2,
     )
@@ -60,7 +48,7 @@ async def with_actuals(db: asyncpg.Pool, stream: str, task: str, limit: int) -> 
     rows = await db.fetch(
         f"""WITH recent AS (
                 SELECT scored_at, produced_at, task, status, prediction, actual, error, percent_error, model_version
-                FROM predictions WHERE stream = $1 {await _champion_only(db)}
+                FROM predictions WHERE stream = $1 {_CHAMPION_ONLY}
                 ORDER BY scored_at DESC LIMIT $4)
             SELECT * FROM (
                 SELECT scored_at, produced_at, prediction, actual, error, percent_error, model_version FROM recent
@@ -83,7 +71,7 @@ async def entity_history(db: asyncpg.Pool, stream: str, key: str, limit: int = 4
     rows = await db.fetch(
         f"""WITH recent AS (
                 SELECT key, status, score, produced_at, scored_at FROM predictions
-                WHERE stream = $1 {await _champion_only(db)}
+                WHERE stream = $1 {_CHAMPION_ONLY}
                 ORDER BY scored_at DESC LIMIT $4),
             hours AS (
                 SELECT date_trunc('hour', coalesce(produced_at, scored_at)) AS hour, count(*) AS readings,
