@@ -150,6 +150,9 @@ class Monitoring:
             monitor = self.monitors.get(key)
             if monitor is None or monitor.model is not model:
                 monitor = self.monitors[key] = ModelMonitor.of(result.task, model, self.window)
+                # Zero, not absent, so "no retrain asked for" shows as 0.
+                for trigger in (DRIFT, DEGRADED):
+                    TRIGGERS.labels(stream, result.task.name, trigger)
             monitor.observe(result)
 
     def late(self, stream: str, task: str, model_version: int, errors: list[float]) -> None:

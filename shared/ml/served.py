@@ -180,6 +180,8 @@ class ServedModels:
         MODEL_LOADS.labels(self.service, record.stream, record.task, "loaded").inc()
         # A refusal count that is zero, not absent, so "none refused" shows as 0.
         MODEL_LOADS.labels(self.service, record.stream, record.task, "refused")
+        if self.with_shadows:  # 0 (no shadow) rather than absent
+            SHADOW_VERSION.labels(self.service, record.stream, record.task)
         SERVED_VERSION.labels(self.service, record.stream, record.task).set(record.version)
         log.info("model_in_service", stream=record.stream, task=record.task, model_id=record.id,
                  version=record.version, previous_version=previous.version if previous else None,

@@ -4,6 +4,7 @@ not answer: no stack, no browser."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -16,16 +17,18 @@ from services.gateway.console.formatting import age, cell, number, rate
 from services.gateway.console.live.rates import OffsetSample, RateHistory, lag_by_topic
 from services.gateway.console.live.sampler import PipelineSampler, worker_of
 from services.gateway.console.live.window import DeadLetter, StreamWindow, totalled_columns
-from services.gateway.console.templating import CONTENT_SECURITY_POLICY, headers_for
+from services.gateway.console.templating import CONTENT_SECURITY_POLICY, headers_for, make_environment
 from services.gateway.console.views.accuracy import accuracy_charts, swaps
 from services.gateway.console.views.mapview import TILE, layout, mercator
-from services.gateway.console.views.models import decision_reason
+from services.gateway.console.views.models import decision_reason, roles
 from services.gateway.console.views.predict import as_input_value, form_fields, record_from_form
+from services.gateway.console.views.registry import ModelRow, RegistryView
 from services.gateway.console.views.stream import shown_columns
 from services.gateway.console.views.training import FormInvalid, train_request
 from services.gateway.settings import GatewaySettings
 from shared.infra._common import run_coroutine
 from shared.infra.ports import free_port
+from shared.ml.registry import ModelRecord
 from shared.streams import FieldSpec, FieldType, TaskKind, builtin_streams, parse_declaration
 from shared.topics import Topics
 from tests.console.evil import evil_declaration
@@ -246,3 +249,19 @@ def test_numbers_rates_ages_and_cells_are_written_for_people() -> None:
     assert cell("2026-01-12T07:00:00+00:00") == "2026-01-12 07:00:00 UTC"
     assert cell("2026-01-12T07:00:00") == "2026-01-12 07:00:00"
     assert cell(0.5) == "0.5"
+
+
+def test_the_registry_shows_each_models_aliases_drift_and_degradation() -> None:
+    common = {"stream": "energy", "task": "carbon", "algorithm": "xgboost", "hyperparameters": {},
+              "features": ["renewables_share_energy"], "metrics": {"r2": 0.9}, "training_window": {},
+              "rows_trained": 500, "bundle_dir": "b", "sha256": {}, "size_bytes": 1, "run_id": None,
+              "created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+    champion = ModelRecord(id=1, version=1, active=True, monitoring={"max_psi": 0.41, "degradation": 2.5}, **common)
+    shadow = ModelRecord(id=2, version=2, active=False, shadow=True, **common)
+    retired = ModelRecord(id=3, version=3, active=False, **common)
+    rows = [ModelRow(record, roles(record), "r2", 0.9, False) for record in (champion, shadow, retired)]
+    assert [row.roles for row in rows] == [["champion"], ["shadow"], []]
+    html = make_environment().get_template("partials/registry_tables.html").render(view=RegistryView(rows, []))
+    cells = re.findall(r"<td[^>]*data-monitoring>(.*?)</td>", html)
+    assert cells == ["PSI 0.41, error 2.5&times;", "", ""]
+    assert 'badge-shadow">shadow' in html and 'badge-champion">champion' in html

@@ -24,6 +24,16 @@ class ModelRow:
     loaded: bool  # this gateway serves it
 
     @property
+    def drift(self) -> float | None:
+        """Largest input PSI the consumer measured while it served the model."""
+        return self.record.monitoring.get("max_psi")
+
+    @property
+    def degradation(self) -> float | None:
+        """Rolling live error over validation error, once labelled events were scored."""
+        return self.record.monitoring.get("degradation")
+
+    @property
     def other_metrics(self) -> list[tuple[str, float]]:
         """The other metrics, without the negated copies the champion gate compares on."""
         return sorted((name, value) for name, value in self.record.metrics.items()
