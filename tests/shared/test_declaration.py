@@ -202,3 +202,18 @@ def test_the_readme_example_declaration_is_valid() -> None:
     assert example is not None
     spec = parse_declaration(read_declaration_text(example.group(1)))
     assert spec.name == "houses" and spec.task("price").kind.value == "regression"
+
+
+def test_the_readme_lifecycle_task_is_valid_on_the_energy_stream() -> None:
+    import re
+
+    from tests.processes import REPO
+
+    section = (REPO / "README.md").read_text().split("## Models that stay right", 1)[1]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S)
+    assert example is not None
+    energy = next(s for s in builtin_streams() if s.name == "energy").model_dump(mode="json", exclude_none=True)
+    energy["tasks"] = read_declaration_text(example.group(1))["tasks"]
+    task = parse_declaration(energy).task("carbon")
+    assert task.optional_features == ("fossil_share_energy",) and task.monitor.retrain_window == 2000
+    assert task.shadow.promote == "auto" and task.deploy == "champion"
