@@ -6,6 +6,8 @@ each stream's records as columns (shared.validation), compute the stream's
 numeric columns (shared.features.columns: time parts, derived fields,
 rolling statistics), update the stream's online scaler with its features
 and scale them, then encode one features event per valid record (encode.py).
+A record delivered again (a rewound or isolated batch) gets the answer it
+got the first time, without touching the state again (redelivery.py).
 
 Streams come from the catalog, which changes while the service runs: a
 stream seen for the first time gets its state; a new version of a stream
@@ -22,6 +24,7 @@ from aiokafka.structs import ConsumerRecord
 from services.normalizer import metrics
 from services.normalizer.encode import FeaturesEncoder
 from services.normalizer.envelope import Envelope, EnvelopeInvalid, decode
+from services.normalizer.redelivery import RecentOutcomes
 from shared.features.columns import StreamColumns
 from shared.features.scaler import OnlineScaler, ScalerState
 from shared.kafka.messages import HandlerResult, Rejected
@@ -54,7 +57,9 @@ class StreamNormalizer:
             evolved.scaler = self.scaler
         return evolved
 
-    def handle(self, records: list[ConsumerRecord], envelopes: list[Envelope], result: HandlerResult) -> None:
+    def handle(self, records: list[ConsumerRecord], envelopes: list[Envelope], result: HandlerResult,
+               sources: list[ConsumerRecord]) -> None:
+        """Appends to ``result``, and the record of each output to ``sources``."""
         batch = validate_batch(self.spec, [envelope.data for envelope in envelopes])
         for position, reason in batch.reasons.items():
             result.rejected.append(Rejected(records[envelopes[position].index], reason))
@@ -83,6 +88,7 @@ class StreamNormalizer:
         scaled = self.scaler.partial_fit_transform(matrix)
         metrics.SCALER_VERSION.labels(self.spec.name).set(self.scaler.version)
         result.outputs.extend(self.encoder.encode(batch.columns, rows, numbers, scaled, self.scaler.version, envelopes))
+        sources.extend(records[envelopes[row].index] for row in rows.tolist())
 
 
 class Normalizer:
@@ -96,6 +102,7 @@ class Normalizer:
         serves: Callable[[str], bool] = lambda _: True,
         max_keys: int = 2000,
         restored: dict[str, ScalerState] | None = None,
+        remembered: int = 20_000,
     ) -> None:
         self.topics = topics
         self.catalog = catalog
@@ -104,6 +111,7 @@ class Normalizer:
         self.restored = dict(restored or {})
         self.streams: dict[str, StreamNormalizer] = {}
         self._evictions_seen = 0
+        self.recent = RecentOutcomes(remembered)
         for spec in catalog.active():
             if serves(spec.name):
                 self.stream(spec.name)
@@ -137,6 +145,26 @@ class Normalizer:
 
     def handle(self, records: list[ConsumerRecord]) -> HandlerResult:
         result = HandlerResult()
+        fresh: list[ConsumerRecord] = []
+        for record in records:
+            outcome = self.recent.get(record)
+            if outcome is None:
+                fresh.append(record)
+                continue
+            metrics.EVENTS_REDELIVERED.labels(self.topics.stream_of(record.topic)).inc()
+            if isinstance(outcome, str):
+                result.rejected.append(Rejected(record, outcome))
+            else:
+                result.outputs.append(outcome)
+        # Redelivered records come before the fresh ones of their partition,
+        # so their answers go first: the order on the features topic holds.
+        handled = self._handle(fresh)
+        result.outputs.extend(handled.outputs)
+        result.rejected.extend(handled.rejected)
+        return result
+
+    def _handle(self, records: list[ConsumerRecord]) -> HandlerResult:
+        result = HandlerResult()
         grouped: dict[str, list[Envelope]] = {}
         states: dict[str, StreamNormalizer] = {}
         for index, record in enumerate(records):
@@ -154,8 +182,13 @@ class Normalizer:
                 metrics.EVENTS_REJECTED.labels(name, "envelope").inc()
                 continue
             grouped.setdefault(name, []).append(envelope)
+        sources: list[ConsumerRecord] = []
         for name, envelopes in grouped.items():
-            states[name].handle(records, envelopes, result)
+            states[name].handle(records, envelopes, result, sources)
+        for record, output in zip(sources, result.outputs, strict=True):
+            self.recent.remember(record, output)
+        for rejected in result.rejected:
+            self.recent.remember(rejected.record, rejected.reason)
         self._observe()
         return result
 

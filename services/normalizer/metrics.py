@@ -17,3 +17,7 @@ SCALER_SNAPSHOTS = Counter(
 EVENTS_REJECTED = Counter(
     "fluxo_normalizer_rejected_total", "Raw events rejected, by stream and kind of fault.", ["stream", "kind"]
 )
+EVENTS_REDELIVERED = Counter(
+    "fluxo_normalizer_redelivered_total",
+    "Raw events delivered again (a rewound or isolated batch) and answered as the first time.", ["stream"],
+)

@@ -1,0 +1,48 @@
+"""What the normalizer made of each record it handled lately, so a record
+delivered again gives the same answer.
+
+BatchLoop delivers a batch again after a transient error (rewound to the
+committed offsets) and record by record when the batch is isolated. Without
+this memory the record would go through the scaler's ``partial_fit`` and the
+rolling windows a second time: its features event would differ from the first
+under the same event id, and the statistics would count it twice. The
+record at a (topic, partition, offset) is the same record on every delivery;
+its value is compared too, so a hand-made record reusing an offset is new.
+
+Only what the loop can deliver again is needed: the batch in hand and the
+ones not committed yet, a few ``max_records``. A restarted or rebalanced
+normalizer starts without this memory (see README, "Delivery").
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from aiokafka.structs import ConsumerRecord
+
+from shared.kafka.messages import Outgoing
+
+# A features event, or the reason the record was dead-lettered.
+Outcome = Outgoing | str
+
+
+class RecentOutcomes:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._outcomes: OrderedDict[tuple[str, int, int], tuple[bytes | None, Outcome]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    def get(self, record: ConsumerRecord) -> Outcome | None:
+        held = self._outcomes.get((record.topic, record.partition, record.offset))
+        if held is None or held[0] != record.value:
+            return None
+        return held[1]
+
+    def remember(self, record: ConsumerRecord, outcome: Outcome) -> None:
+        key = (record.topic, record.partition, record.offset)
+        self._outcomes[key] = (record.value, outcome)
+        self._outcomes.move_to_end(key)
+        while len(self._outcomes) > self.capacity:
+            self._outcomes.popitem(last=False)
