@@ -174,6 +174,13 @@ async def test_hot_swap_after_a_forced_retrain_without_restart(
         batch_two = features_events(PEOPLE, 100, 3)
         await produce(kafka_bootstrap, topics.features("people"), batch_two)
         assert await wait_for(lambda: versions_of(batch_two), timeout=40, message="batch two not scored") == {v2.version}
+        # Batch one delivered again after the swap: scored by v2, but the
+        # prediction that was served (v1's) stays the only one.
+        scored = _metric("fluxo_predictions_total", stream="people", task="income", status="scored")
+        await produce(kafka_bootstrap, topics.features("people"), batch_one)
+        await wait_for(lambda: _metric("fluxo_predictions_total", stream="people", task="income", status="scored")
+                       >= scored + len(batch_one), timeout=40, message="redelivered batch one not handled")
+        assert await versions_of(batch_one) == {v1.version}
         assert not consumer.done()
     run = await registry.get_run(pool, forced.run_id)
     assert run.decision == "forced" and run.candidate_score < run.active_score
