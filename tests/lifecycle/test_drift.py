@@ -54,12 +54,16 @@ STREAM, TASK = "energy", "carbon"
 RATE = 60.0  # generated events per second
 COUNT = 12_000  # a bound on the run (about 200 s at RATE); the test stops it much earlier
 PRE_DRIFT_TRAINING = 400  # features events before the first champion is trained
-MONITOR_WINDOW = 200  # consumer_monitor_window: events the rolling error looks back on
+MONITOR_WINDOW = 400  # consumer_monitor_window: events the rolling error and the PSI look back on
 MAGNITUDE = 0.5  # carbon intensity x 1.5 while drifting
-POLICY = {"psi": 0.25, "degradation": 2.0, "min_events": 100, "retrain_window": 250, "cooldown": 20}
+POLICY = {"psi": 0.25, "degradation": 2.0, "min_events": 200, "retrain_window": 400, "cooldown": 10}
 FACTOR = 1.5  # the new champion's live error stays within this factor of its validation error
-SETTLE_EVENTS = 400  # labelled events scored by the new champion before "no second retrain" is judged
+RETRAIN_DEADLINE = 60.0  # seconds from drift on to the retrain asked for
 MONITOR_TICK = 5.0  # services.consumer.monitoring: Monitoring.run interval
+# Labelled events scored by the new champion before "no second retrain" is
+# judged: enough for its monitor to judge it (min_events), wait the
+# retrain_window and tick once more, had it been degraded too.
+SETTLE_EVENTS = POLICY["min_events"] + POLICY["retrain_window"] + int(RATE * MONITOR_TICK)
 
 
 def _declaration(version: int) -> StreamDeclared:
@@ -95,6 +99,11 @@ async def _retrains(pool) -> list[TrainingRun]:  # noqa: ANN001
     return [run for row in rows if (run := await registry.get_run(pool, row["run_id"])) is not None]
 
 
+async def _finished(pool, run_id: str) -> TrainingRun | None:  # noqa: ANN001
+    run = await registry.get_run(pool, run_id)
+    return run if run is not None and run.status in ("done", "failed") else None
+
+
 async def _champion(pool, other_than: int | None = None) -> ModelRecord | None:  # noqa: ANN001
     model = await registry.active_model(pool, STREAM, TASK)
     return model if model is not None and model.id != other_than else None
@@ -115,6 +124,10 @@ async def _error(pool, model_id: int, after: datetime | None = None) -> tuple[in
            WHERE model_id = $1 AND role = 'champion' AND error IS NOT NULL
              AND ($2::timestamptz IS NULL OR produced_at > $2)""", model_id, after)
     return int(row["n"]), float(row["mae"] or 0.0)
+
+
+def _gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"stream": STREAM, "task": TASK})
 
 
 def _drifting() -> bool:
@@ -158,19 +171,26 @@ async def test_generator_drift_triggers_one_retrain_and_the_error_comes_back(
         drift_on = loop_time()
 
         # 3. Exactly one retrain, within the deadline, on account of the degradation.
-        deadline = 90.0
-        (retrain,) = await wait_for(partial(_retrains, pool), timeout=deadline, interval=0.5,
+        (retrain,) = await wait_for(partial(_retrains, pool), timeout=RETRAIN_DEADLINE, interval=0.5,
                                     message="no retrain after the drift")
         asked_after = loop_time() - drift_on
+        # The drift metric that moved is the degradation ratio (the gauge as
+        # the tick that asked for the retrain left it); the inputs did not move.
+        ratio_gauge = _gauge("fluxo_model_degradation_ratio")
+        psi_gauge = _gauge("fluxo_model_drift_psi")
+        assert ratio_gauge is not None and ratio_gauge > POLICY["degradation"], ratio_gauge
+        assert psi_gauge is not None and psi_gauge < POLICY["psi"], psi_gauge
         assert retrain.trigger == "degradation", retrain
         assert retrain.request["window"] == POLICY["retrain_window"]
         assert f"model v{old.version}" in retrain.request["reason"]
-        new = await wait_for(partial(_champion, pool, old.id), timeout=60, interval=0.5,
-                             message="the retrain did not become the champion")
-        retrain = await registry.get_run(pool, retrain.run_id)
-        assert retrain is not None and retrain.status == "done" and retrain.decision == "activated", retrain
+        retrain = await wait_for(partial(_finished, pool, retrain.run_id), timeout=60, interval=0.5,
+                                 message="the retrain did not finish")
+        assert retrain.status == "done" and retrain.decision == "activated", retrain
+        new = await _champion(pool, old.id)
+        assert new is not None, "the retrain did not become the champion"
         assert retrain.model_id == new.id and retrain.gate_rows >= 30
         assert new.training_window["trigger"] == "degradation"
+        assert new.training_window["rows"] == POLICY["retrain_window"]
         replaced_after = loop_time() - drift_on
 
         # 4. The new champion settles: enough labelled events scored by it
@@ -182,7 +202,7 @@ async def test_generator_drift_triggers_one_retrain_and_the_error_comes_back(
                        message="the new champion did not score enough labelled events")
         settled_at = retrain.requested_at.timestamp() + POLICY["cooldown"] + 2 * MONITOR_TICK
         await wait_for(lambda: datetime.now(UTC).timestamp() >= settled_at, timeout=POLICY["cooldown"] + 15,
-                       interval=0.5, message="clock")
+                       interval=0.5, message="the cooldown did not pass")
         after = await wait_for(partial(_monitoring, pool, new.id, POLICY["min_events"]), timeout=20, interval=0.5,
                                message="the new champion's monitoring state never reached min_events")
         runs = await _retrains(pool)
@@ -206,7 +226,8 @@ async def test_generator_drift_triggers_one_retrain_and_the_error_comes_back(
     assert after["degradation"] < POLICY["degradation"], after
     print(f"\ndrift: retrain asked {asked_after:.1f} s after the drift, champion replaced after {replaced_after:.1f} s; "
           f"old v{old.version}: validation MAE {old_validation:.1f}, pre-drift ratio {before['degradation']:.2f}, "
-          f"MAE {old_error:.1f} on {old_n} drifted events, ratio seen {degradation_seen:.2f}; "
+          f"MAE {old_error:.1f} on {old_n} drifted events, ratio seen {degradation_seen:.2f} "
+          f"(gauge {ratio_gauge:.2f}, input PSI {psi_gauge:.3f}); "
           f"new v{new.version}: validation MAE {new_validation:.1f}, MAE {new_error:.1f} on {new_n} unseen events "
           f"(x{new_error / new_validation:.2f}, stated bound x{FACTOR}), gate rows {retrain.gate_rows}; "
           f"drift switched between {switched.time()} and {drifted.time()}")
