@@ -14,8 +14,9 @@ declared ``monitor`` policy: a threshold crossed (after ``min_events``) and
 still crossed ``retrain_window`` events later sends a train command with
 trigger ``drift`` or ``degradation`` on the newest ``retrain_window`` events
 (so the retrain learns from the events after the change), at most once per
-``cooldown`` per task (checked in the registry too, so replicas and restarts
-do not repeat it).
+``cooldown`` per task and never while an earlier one is still queued or
+running (checked in the registry too, so replicas and restarts do not repeat
+it).
 """
 
 from __future__ import annotations
@@ -197,14 +198,23 @@ class Monitoring:
         cooldown = task.monitor.cooldown
         if time.monotonic() - self._last_trigger.get(key, -math.inf) < cooldown:
             return None
+        # Besides the cooldown, a retrain already asked for and not finished
+        # (queued or running) holds back another: a trainer that is down or
+        # slower than the cooldown would otherwise find one retrain per
+        # cooldown piled up for the same change. And a champion the registry
+        # has already replaced (the retrain activated, this consumer has not
+        # swapped yet) is not judged again.
         async with asyncio.timeout(10):
-            recent = await pool.fetchval(
-                """SELECT count(*) FROM training_runs WHERE stream = $1 AND task = $2
-                   AND trigger IN ('drift', 'degradation') AND requested_at > now() - make_interval(secs => $3)""",
-                stream, task.name, float(cooldown),
+            held = await pool.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM training_runs WHERE stream = $1 AND task = $2
+                                  AND trigger IN ('drift', 'degradation')
+                                  AND (requested_at > now() - make_interval(secs => $3)
+                                       OR status IN ('queued', 'running')))
+                       OR EXISTS (SELECT 1 FROM models WHERE id = $4 AND NOT active)""",
+                stream, task.name, float(cooldown), monitor.model.model_id,
             )
         self._last_trigger[key] = time.monotonic()
-        if recent:
+        if held:
             return None
         command = TrainCommand(stream=stream, task=task.name, window=task.monitor.retrain_window, trigger=trigger,
                                reason=f"model v{monitor.model.version}: {reason}")

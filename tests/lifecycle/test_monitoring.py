@@ -1,18 +1,27 @@
 """Drift, degradation and shadow verdicts as pure functions: PSI over bins
 fixed at training, the monitor's wait for fresh events before it asks for a
-retrain, and the shadow judge's rule."""
+retrain, and the shadow judge's rule; and, against the registry, what holds
+a retrain back once it is due."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from services.consumer.monitoring import DEGRADED, DRIFT, ModelMonitor, validation_error
+from services.consumer.monitoring import DEGRADED, DRIFT, ModelMonitor, Monitoring, validation_error
 from services.consumer.scoring import score_batch
 from services.trainer.shadows import judge
 from shared.ml.drift import DriftMonitor, psi, reference
+from shared.kafka import make_producer
 from shared.ml.inputs import InputColumn
-from tests.ml.factory import serving_model
+from shared.ml.serving import ServingModel
+from shared.streams import builtin_streams
+from shared.streams.catalog import Catalog
+from shared.topics import Topics
+from tests.live import Database
+from tests.ml.factory import register, serving_model
 from tests.ml.synthetic import features_events
 from tests.streams import ENERGY
 from tests.consumer.test_scoring import _batch
@@ -108,3 +117,39 @@ def test_the_shadow_judge() -> None:
     worse = judge(250, 2.2, 2.0, 200, 0.05)
     assert worse.outcome == "retired" and "worse" in worse.reason and "250" in worse.reason
 
+
+
+async def test_a_retrain_is_not_asked_again_while_one_is_pending_or_the_champion_was_replaced(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    pool = database.pool
+    record = await register(pool, tmp_path, ENERGY, "carbon", n=300)
+    model = ServingModel.load(tmp_path, record.bundle_dir, record.sha256, record.id)
+    monitor = ModelMonitor.of(ENERGY.task("carbon"), model, 100)
+    monitoring = Monitoring(Catalog(builtin_streams()), 100)
+    producer = make_producer(kafka_bootstrap, "test-monitoring")
+    await producer.start()
+
+    async def ask() -> str | None:
+        monitoring._last_trigger.clear()  # the in-process cooldown; the registry's is what is tested
+        # Every earlier retrain asked for long before the cooldown.
+        await pool.execute("UPDATE training_runs SET requested_at = now() - interval '1 day'")
+        command = await monitoring._trigger(pool, producer, topics, "energy", monitor, DEGRADED, "worse")
+        return command.run_id if command else None
+
+    try:
+        first = await ask()
+        assert first is not None
+        assert await ask() is None  # still queued: no trainer took it yet
+        await pool.execute("UPDATE training_runs SET status = 'running' WHERE run_id = $1", first)
+        assert await ask() is None
+        await pool.execute("UPDATE training_runs SET status = 'done' WHERE run_id = $1", first)
+        second = await ask()  # done, the champion unchanged and still degraded: asked again
+        assert second is not None and second != first
+        await pool.execute("UPDATE training_runs SET status = 'done' WHERE run_id = $1", second)
+        await register(pool, tmp_path, ENERGY, "carbon", n=300, seed=1)  # the retrain became the champion
+        assert await ask() is None  # this consumer has not swapped yet: the old champion is not judged
+    finally:
+        await producer.stop()
+    triggers = await pool.fetch("SELECT trigger FROM training_runs ORDER BY requested_at")
+    assert [r["trigger"] for r in triggers] == [DEGRADED, DEGRADED]
