@@ -93,3 +93,13 @@ async def test_database_outages_hold_the_batch_back_and_a_nul_is_dead_lettered_a
     assert "CharacterNotInRepertoire" in read_headers(dead[0].headers)[ERROR] or "0x00" in read_headers(dead[0].headers)[ERROR]
     ids = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM predictions")}
     assert {poisoned[0].event_id, poisoned[2].event_id} <= ids and bad.event_id not in ids
+
+
+async def test_failed_prediction_rows_are_stored_apart_from_unscored_ones(database: Database) -> None:
+    """A model that raised leaves 'failed' rows under its own version (migration 0005)."""
+    await database.pool.execute(
+        "INSERT INTO predictions (event_id, stream, task, model_version, model_id, status) "
+        "VALUES ('e1', 'energy', 'carbon', 3, 30, 'failed'), ('e1', 'energy', 'carbon', 0, NULL, 'unscored')"
+    )
+    rows = await database.pool.fetch("SELECT status, model_version FROM predictions ORDER BY model_version")
+    assert [(r["status"], r["model_version"]) for r in rows] == [("unscored", 0), ("failed", 3)]
