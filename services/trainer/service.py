@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.trainer import metrics
 from services.trainer.commands import CommandHandler
-from services.trainer.runs import TRANSIENT_ERRORS, Trainer
+from services.trainer.runs import TRANSIENT_ERRORS, Trainer, is_transient
 from services.trainer.schedule import Scheduler
 from services.trainer.shadows import ShadowJudge
 from services.trainer.settings import TrainerSettings
@@ -82,6 +82,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
             deadletter_topic=topics.deadletter,
             max_records=10,
             transient_errors=TRANSIENT_ERRORS,
+            transient=is_transient,
         )
         tasks = [
             asyncio.create_task(reader.run(stop), name="window"),
