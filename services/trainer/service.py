@@ -44,7 +44,8 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name)
+    commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name,
+                                      session_timeout_ms=settings.trainer_session_timeout_ms)
     tasks: list[asyncio.Task[None]] = []
     try:
         await apply_migrations(pool)
