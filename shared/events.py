@@ -138,7 +138,8 @@ class Prediction(Event):
 
     task: str
     key: str
-    status: Literal["scored", "unscored"] = "scored"
+    # unscored: no model yet (version 0); failed: the model of model_version raised.
+    status: Literal["scored", "unscored", "failed"] = "scored"
     model_id: int | None = None
     model_version: int = 0
     # Classification: the class index, and the class as the stream's label.

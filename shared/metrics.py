@@ -38,6 +38,13 @@ HANDLER_RETRIES = Counter(
     "fluxo_handler_retries_total", "Batches retried after a transient error.", ["service"]
 )
 
+STREAM_BLOCKED = Gauge(
+    "fluxo_stream_blocked",
+    "1 while a worker retries a batch it cannot deliver for a non-transient reason (unknown topic, "
+    "authorization, size refused): an operator must act; 0 otherwise.",
+    ["service"],
+)
+
 
 def start_metrics_server(port: int, host: str = "127.0.0.1") -> None:
     if port:

@@ -21,7 +21,10 @@ from shared.streams import FieldSpec, FieldType, StreamSpec
 
 _MISSING = object()
 # PostgreSQL text cannot hold NUL, and no name or label needs a control character.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# NUL and the other C0 control characters but tab and newline, and DEL:
+# PostgreSQL's text refuses NUL, and none of them belongs in a field.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = CONTROL_CHARACTERS
 
 
 @dataclass

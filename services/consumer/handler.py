@@ -38,24 +38,22 @@ from services.consumer.scoring import TaskScores, score_batch, score_shadows
 from services.consumer.store import write_batch
 from shared.kafka.messages import HandlerResult, Outgoing, Rejected
 from shared.ml.served import ServedModels
+from shared.retry import TRANSIENT_POSTGRES
 from shared.streams import StreamSpec
 from shared.streams.catalog import Catalog
 from shared.topics import LABELS, Topics
 
 log = structlog.get_logger(__name__)
 
-# Database unreachable or a lock conflict: BatchLoop rewinds and retries the
-# batch instead of dead-lettering it.
-TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-)
+# A database outage, in any of its forms (shared.retry.TRANSIENT_POSTGRES:
+# unreachable, restarting, statement timeout, read-only after a failover,
+# disk full, too many connections, serialization failures...): BatchLoop
+# rewinds and retries the batch with back-off instead of sending it through
+# isolation, which would dead-letter every record of it. Every OSError from
+# the handler's write is a socket's (the handler touches no file). Data
+# errors (invalid text, a NUL character) are not here: isolation finds the
+# record and dead-letters it with PostgreSQL's reason.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_POSTGRES, OSError)
 
 SHADOW = "shadow"
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 PREDICTIONS = Counter(
-    "fluxo_predictions_total", "Prediction rows written, by status (unscored: no model yet).", ["stream", "task", "status"]
+    "fluxo_predictions_total", "Prediction rows written, by status (unscored: no model yet; failed: the model raised).",
+    ["stream", "task", "status"]
+)
+SCORING_FAILURES = Counter(
+    "fluxo_scoring_failures_total", "Batches a task's model raised on while scoring (its rows are 'failed').",
+    ["stream", "task"],
 )
 SCORING_LATENCY = Histogram(
     "fluxo_scoring_latency_seconds",

@@ -5,6 +5,12 @@ records (shared.ml.inputs: numbers, and categories one-hot over the model's
 own values). An event that lacks one of a task's required inputs is not
 scored for that task (its label may still join later; the other tasks go
 on); a task without a model yields 'unscored' results (model version 0).
+A model that raises while scoring yields 'failed' results carrying that
+model's id and version (never version 0, which means "no model yet"),
+counted in ``fluxo_scoring_failures_total``. The batch is not retried for
+it: the same model on the same inputs fails the same way, and holding the
+stream back would stop every other task and stream with it. The 'failed'
+rows say which events that model version never scored.
 Prediction against actual is computed here too: regression error is
 prediction - actual; classification error is 0 when the class is right and
 1 when it is wrong.
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import structlog
 
+from services.consumer import metrics
 from services.consumer.decode import StreamBatch
 from shared.ml.inputs import encode_labels, event_inputs, label_text
 from shared.ml.serving import ServingModel
@@ -30,7 +37,7 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class TaskScores:
     task: TaskSpec
-    status: str  # scored | unscored
+    status: str  # scored | unscored (no model) | failed (the model raised)
     model_id: int | None
     model_version: int
     rows: np.ndarray  # indices into the batch of the events this covers
@@ -96,6 +103,14 @@ def _unscored(spec: StreamSpec, task: TaskSpec, batch: StreamBatch) -> TaskScore
                       np.full(len(rows), np.nan))
 
 
+def _failed(spec: StreamSpec, task: TaskSpec, model: ServingModel, batch: StreamBatch) -> TaskScores:
+    rows = np.flatnonzero(has_inputs(spec, task, batch.events))
+    events = [batch.events[i] for i in rows.tolist()]
+    actual, actual_labels = actuals(spec, task, events, model.meta.classes)
+    return TaskScores(task, "failed", model.model_id, model.version, rows, None, None, None, actual, actual_labels,
+                      np.full(len(rows), np.nan))
+
+
 def score_task(spec: StreamSpec, task: TaskSpec, model: ServingModel | None, batch: StreamBatch) -> TaskScores:
     if model is None:
         return _unscored(spec, task, batch)
@@ -105,7 +120,8 @@ def score_task(spec: StreamSpec, task: TaskSpec, model: ServingModel | None, bat
         answer = model.predict(values, len(batch), task.optional_features)
     except Exception:  # noqa: BLE001 - a model that cannot score must not dead-letter the stream
         log.exception("scoring_failed", stream=spec.name, task=task.name, model_id=model.model_id, version=model.version)
-        return _unscored(spec, task, batch)
+        metrics.SCORING_FAILURES.labels(spec.name, task.name).inc()
+        return _failed(spec, task, model, batch)
     seconds = time.perf_counter() - started
     events = [batch.events[i] for i in answer.rows.tolist()]
     actual, actual_labels = actuals(spec, task, events, model.meta.classes)

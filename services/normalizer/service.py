@@ -62,7 +62,8 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             max_keys=settings.normalizer_max_keys,
             restored=snapshot_states(snapshots_found),
         )
-        consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics(), settings.service_name)
+        consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics(), settings.service_name,
+                                 session_timeout_ms=settings.normalizer_session_timeout_ms)
 
         subscribed = set(normalizer.raw_topics())
 

@@ -16,6 +16,11 @@ class NormalizerSettings(ServiceSettings):
     normalizer_max_keys: int = Field(
         2000, ge=1, description="Keys (sensors, households...) whose rolling windows are kept per group; the least recently seen is evicted."
     )
+    normalizer_session_timeout_ms: int = Field(
+        10_000, ge=6_000, le=300_000,
+        description="Group session timeout: how long a replica that died (or was killed and restarted) holds its "
+        "partitions before they move; heartbeats run beside the work, so a long batch does not expire it.",
+    )
     normalizer_max_records: int = Field(2000, ge=1, le=100_000, description="Records per getmany batch.")
     scaler_publish_interval: float = Field(
         5.0, gt=0, description="Seconds between scaler snapshots (only streams whose scaler changed)."

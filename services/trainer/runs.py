@@ -50,6 +50,7 @@ from shared.ml.export import OnnxMismatchError, export
 from shared.ml.hyperparams import HyperparameterError, resolve
 from shared.ml.publish import bundle_meta, publish_model
 from shared.ml.serving import ServingModel
+from shared.retry import TRANSIENT_POSTGRES, transient_os_error
 from shared.ml.training import NotEnoughData, TrainingError, refit_all, resolve_algorithm
 from shared.streams import StreamSpec, TaskSpec
 from shared.streams.catalog import Catalog
@@ -60,19 +61,17 @@ log = structlog.get_logger(__name__)
 # Requests that can never succeed as asked: the run fails with the message.
 REQUEST_ERRORS: tuple[type[Exception], ...] = (TrainingError, HyperparameterError, OnnxMismatchError, DatasetScanError)
 
-# Database or broker unreachable: the run is retried (its command is not
-# committed), not failed.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    *DEFAULT_TRANSIENT,
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-)
+# Database or broker unreachable, or the disk full: the run is retried (its
+# command is not committed), not failed. A file error that waiting does not
+# fix (a permission refused on the artifact directory, a path that is not a
+# directory, a read-only file system) fails the run with the reason instead:
+# retried, it would block the commands topic forever (shared.retry decides
+# by errno; ENOSPC is transient there).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*DEFAULT_TRANSIENT, *TRANSIENT_POSTGRES)
+
+
+def is_transient(error: BaseException) -> bool:
+    return isinstance(error, TRANSIENT_ERRORS) or transient_os_error(error)
 
 
 @dataclass(frozen=True)
@@ -220,9 +219,11 @@ class Trainer:
                 outcome = await self._run(request, data)
             except REQUEST_ERRORS as error:
                 return await self._fail(request, str(error))
-            except TRANSIENT_ERRORS:
-                raise
             except Exception as error:  # noqa: BLE001 - a bug in one run must not stop the trainer
+                if is_transient(error):
+                    raise
+                if isinstance(error, OSError):
+                    return await self._fail(request, f"file error: {type(error).__name__}: {error}")
                 log.exception("training_run_crashed", run_id=request.run_id)
                 return await self._fail(request, f"internal error: {type(error).__name__}: {error}")
         assert outcome.decision is not None

@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.trainer import metrics
 from services.trainer.commands import CommandHandler
-from services.trainer.runs import TRANSIENT_ERRORS, Trainer
+from services.trainer.runs import TRANSIENT_ERRORS, Trainer, is_transient
 from services.trainer.schedule import Scheduler
 from services.trainer.shadows import ShadowJudge
 from services.trainer.settings import TrainerSettings
@@ -44,7 +44,8 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name)
+    commands_consumer = make_consumer(bootstrap, settings.commands_group, [topics.commands], settings.service_name,
+                                      session_timeout_ms=settings.trainer_session_timeout_ms)
     tasks: list[asyncio.Task[None]] = []
     try:
         await apply_migrations(pool)
@@ -82,6 +83,7 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
             deadletter_topic=topics.deadletter,
             max_records=10,
             transient_errors=TRANSIENT_ERRORS,
+            transient=is_transient,
         )
         tasks = [
             asyncio.create_task(reader.run(stop), name="window"),

@@ -11,6 +11,11 @@ from shared.settings import ServiceSettings, StreamNames, serves
 # ObjectStoreSettings: the S3 store that training from the data lake reads.
 class TrainerSettings(ServiceSettings, ObjectStoreSettings):
     service_name: str = "trainer"
+    trainer_session_timeout_ms: int = Field(
+        10_000, ge=6_000, le=300_000,
+        description="Group session timeout: how long a replica that died (or was killed and restarted) holds its "
+        "partitions before they move; heartbeats run beside the work, so a long batch does not expire it.",
+    )
     train_streams: StreamNames = Field(
         (), description="Comma-separated streams this replica trains (default: every stream, those registered later too)."
     )

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from aiokafka.structs import ConsumerRecord
 
 from shared.kafka.messages import Outgoing
+from shared.kafka.send import message_size
 
 ORIGIN_TOPIC = "fluxo.origin.topic"
 ORIGIN_PARTITION = "fluxo.origin.partition"
@@ -14,6 +15,10 @@ ORIGIN_OFFSET = "fluxo.origin.offset"
 ERROR = "fluxo.error"
 SERVICE = "fluxo.service"
 FAILED_AT = "fluxo.failed_at"
+# Set when the original value (or key) was cut to fit the dead-letter topic:
+# the original length in bytes. The reason and origin headers are never cut
+# (the reason is capped on its own), so the offset still finds the original.
+TRUNCATED = "fluxo.truncated"
 
 _MAX_REASON_BYTES = 2000
 
@@ -36,6 +41,21 @@ def dead_letter_of(topic: str, partition: int, offset: int, key: bytes | None, v
         (FAILED_AT, datetime.now(UTC).isoformat().encode()),
     )
     return Outgoing(topic=deadletter_topic, value=value or b"", key=key, headers=headers)
+
+
+def fit(message: Outgoing, limit: int) -> Outgoing:
+    """``message`` cut to at most ``limit`` bytes: the value first, then the
+    key, with a header giving the original value's length."""
+    if message_size(message) <= limit:
+        return message
+    headers = (*message.headers, (TRUNCATED, str(len(message.value)).encode()))
+    cut = Outgoing(message.topic, b"", message.key, headers)
+    # Less the varints that grow with the value's length (at most 5 bytes each).
+    room = limit - message_size(cut) - 10
+    if room < 0:  # the key alone is too large: drop it too (the origin headers still locate the record)
+        cut = Outgoing(message.topic, b"", None, headers)
+        room = limit - message_size(cut) - 10
+    return Outgoing(message.topic, message.value[: max(room, 0)], cut.key, headers)
 
 
 def read_headers(headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]) -> dict[str, str]:

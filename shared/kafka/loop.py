@@ -11,32 +11,50 @@ Failures are sorted three ways:
 - a transient error (broker or database unreachable) rewinds the batch and
   retries it after a back-off, dead-lettering nothing;
 - any other exception means some record is poison: the batch is handled
-  again one record at a time and only the records that fail are dead-lettered.
+  again one record at a time and only the records that fail are dead-lettered
+  (a record whose own output is larger than the message limit is one of them).
+
+A dead letter larger than the message limit is cut to fit (the value, never
+the reason; header ``fluxo.truncated`` gives the original length). If even
+the isolated batch cannot be delivered for a reason waiting does not obviously
+fix (a topic that does not exist, an authorization refused, the broker
+refusing a size the topic's own limit forbids), the loop neither exits (a
+restarted service would read the same batch and exit again) nor dead-letters
+good records for what is an operator's problem: the batch is rewound and
+retried with the same back-off, logged as an error each time, counted in
+``fluxo_retries_total{operation="blocked"}`` and shown by the
+``fluxo_stream_blocked`` gauge, until the operator fixes the cause; then the
+stream resumes where it stopped and nothing is lost.
+
+Back-offs follow shared.retry's one policy (exponential, jitter, a cap).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
     CommitFailedError,
     IllegalStateError,
     KafkaConnectionError,
     KafkaTimeoutError,
     RebalanceInProgressError,
     RequestTimedOutError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
 )
 from aiokafka.structs import ConsumerRecord
 
-from shared import metrics
-from shared.kafka.deadletter import dead_letter
+from shared import metrics, retry
+from shared.kafka.deadletter import dead_letter, fit
 from shared.kafka.messages import Handler, HandlerResult, Outgoing, Rejected
-from shared.kafka.send import send_batched
+from shared.kafka.send import MAX_MESSAGE_BYTES, message_size, send_batched
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +65,19 @@ DEFAULT_TRANSIENT: tuple[type[BaseException], ...] = (
     KafkaTimeoutError,
     RequestTimedOutError,
 )
+
+
+# Failures no record causes: isolating the batch would only apply it again
+# one record at a time to fail the same way, so the batch is blocked at once.
+NOT_A_RECORD_FAULT: tuple[type[BaseException], ...] = (
+    UnknownTopicOrPartitionError,
+    TopicAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+)
+
+
+class Blocked(Exception):
+    """The isolated batch could not be delivered for a non-transient reason."""
 
 
 def peek_event_id(value: bytes | None) -> str | None:
@@ -70,7 +101,9 @@ class BatchLoop:
         max_records: int = 2000,
         poll_timeout_ms: int = 200,
         transient_errors: Sequence[type[BaseException]] = (),
-        max_backoff_s: float = 10.0,
+        transient: Callable[[BaseException], bool] | None = None,
+        policy: retry.RetryPolicy = retry.POLICY,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.consumer = consumer
         self.producer = producer
@@ -80,8 +113,16 @@ class BatchLoop:
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
         self.transient_errors = DEFAULT_TRANSIENT + tuple(transient_errors)
-        self.max_backoff_s = max_backoff_s
+        self.transient = transient
+        self.policy = policy
+        self.max_message_bytes = max_message_bytes
         self._failures = 0
+        retry.declare(service, "batch")
+        retry.declare(service, "blocked")
+        metrics.STREAM_BLOCKED.labels(service).set(0)
+
+    def is_transient(self, error: BaseException) -> bool:
+        return isinstance(error, self.transient_errors) or (self.transient is not None and self.transient(error))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Handle batches until ``stop`` is set; the batch in hand is finished first."""
@@ -102,18 +143,32 @@ class BatchLoop:
             result = await self._handle(records)
             try:
                 await self._deliver(result)
-            except self.transient_errors:
-                raise
-            except Exception:
-                # An effect failed on some record: apply the batch again one
-                # record at a time (effects are idempotent; outputs already
-                # sent may go again, as at-least-once allows).
+            except Exception as error:
+                if self.is_transient(error):
+                    raise
+                if isinstance(error, NOT_A_RECORD_FAULT):
+                    raise Blocked(f"{type(error).__name__}: {error}") from error
+                # An effect or a send failed on some record: apply the batch
+                # again one record at a time (effects are idempotent; outputs
+                # already sent may go again, as at-least-once allows).
                 log.warning("batch_effects_failed_isolating_records", service=self.service, exc_info=True)
-                await self._deliver(await self._isolate(records))
-        except self.transient_errors as error:
+                isolated = await self._isolate(records)
+                try:
+                    await self._deliver(isolated)
+                except Exception as undeliverable:
+                    if self.is_transient(undeliverable):
+                        raise
+                    raise Blocked(f"{type(undeliverable).__name__}: {undeliverable}") from undeliverable
+        except Exception as error:
+            if not (isinstance(error, Blocked) or self.is_transient(error)):
+                raise
             await self._rewind(batches, error, stop)
             return False
+        if self._failures:
+            retry.count(self.service, "batch", "recovered")
+            log.info("batch_recovered", service=self.service, failures=self._failures)
         self._failures = 0
+        metrics.STREAM_BLOCKED.labels(self.service).set(0)
         await self._commit(batches)
         metrics.HANDLER_LATENCY.labels(self.service).observe(time.perf_counter() - started)
         return True
@@ -121,9 +176,9 @@ class BatchLoop:
     async def _handle(self, records: list[ConsumerRecord]) -> HandlerResult:
         try:
             return await self.handler(records)
-        except self.transient_errors:
-            raise
-        except Exception:
+        except Exception as error:
+            if self.is_transient(error):
+                raise
             log.warning("batch_failed_isolating_records", service=self.service, records=len(records), exc_info=True)
         return await self._isolate(records)
 
@@ -135,16 +190,21 @@ class BatchLoop:
             single: HandlerResult | None = None
             try:
                 single = await self.handler([record])
+                # An output the broker would refuse is this record's fault:
+                # found before its effects run, so nothing of it is applied.
+                for output in single.outputs:
+                    size = message_size(output)
+                    if size > self.max_message_bytes:
+                        raise ValueError(f"its output to {output.topic} is {size} bytes, "
+                                         f"over the {self.max_message_bytes} byte message limit")
                 for effect in single.effects:
                     await effect
                 single.effects.clear()
-            except self.transient_errors:
-                if single is not None:
-                    single.discard_effects()
-                raise
             except Exception as error:  # noqa: BLE001 - any failure of one record is its own fault here
                 if single is not None:
                     single.discard_effects()
+                if self.is_transient(error):
+                    raise
                 combined.rejected.append(Rejected(record, f"handler error: {type(error).__name__}: {error}"))
                 continue
             combined.outputs.extend(single.outputs)
@@ -173,11 +233,11 @@ class BatchLoop:
             reason=rejected.reason,
         )
         metrics.EVENTS_DEADLETTERED.labels(self.service, record.topic).inc()
-        return dead_letter(record, rejected.reason, self.deadletter_topic, self.service)
+        return fit(dead_letter(record, rejected.reason, self.deadletter_topic, self.service), self.max_message_bytes)
 
     async def _send(self, outgoing: list[Outgoing]) -> None:
         # Durable means acknowledged by the broker (acks=all), not just buffered.
-        for topic, count in (await send_batched(self.producer, outgoing)).items():
+        for topic, count in (await send_batched(self.producer, outgoing, self.max_message_bytes)).items():
             metrics.EVENTS_OUT.labels(self.service, topic).inc(count)
 
     async def _commit(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -213,10 +273,15 @@ class BatchLoop:
             if tp in assigned:
                 self.consumer.seek(tp, records[0].offset)
         self._failures += 1
-        backoff = min(0.25 * 2 ** (self._failures - 1), self.max_backoff_s)
-        metrics.HANDLER_RETRIES.labels(self.service).inc()
-        log.warning("batch_retry", service=self.service, error=repr(error), backoff_s=backoff)
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=backoff)
-        except TimeoutError:
-            pass
+        backoff = self.policy.delay(self._failures)
+        if isinstance(error, Blocked):
+            retry.count(self.service, "blocked", "retried")
+            metrics.STREAM_BLOCKED.labels(self.service).set(1)
+            log.error("batch_blocked", service=self.service, error=str(error), backoff_s=round(backoff, 3),
+                      failures=self._failures)
+        else:
+            retry.count(self.service, "batch", "retried")
+            metrics.HANDLER_RETRIES.labels(self.service).inc()
+            log.warning("batch_retry", service=self.service, error=repr(error), backoff_s=round(backoff, 3),
+                        failures=self._failures)
+        await retry.pause(stop, backoff)

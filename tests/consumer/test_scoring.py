@@ -225,14 +225,27 @@ def test_entity_state_without_a_model_has_no_alert() -> None:
     assert rows and all(row[ENTITY_COLUMNS.index("alert")] is False for row in rows)
 
 
-def test_a_model_that_fails_to_score_leaves_the_batch_unscored(energy_models) -> None:
-    class Broken(type(energy_models[("energy", "carbon")])):
-        def predict(self, values, rows, optional=()):  # type: ignore[override]
-            raise RuntimeError("onnxruntime exploded")
+def test_a_model_that_raises_leaves_failed_rows_under_its_own_version(energy_models) -> None:
+    """Before, such rows said 'unscored' with version 0: "no model yet"."""
+    from prometheus_client import REGISTRY
 
     broken = copy.copy(energy_models[("energy", "carbon")])
-    broken.__class__ = Broken
-    batch = _batch("energy", features_events(ENERGY, 5))
-    by_task = {r.task.name: r for r in score_batch(batch, {**energy_models, ("energy", "carbon"): broken})}
-    assert by_task["carbon"].status == "unscored" and by_task["carbon"].model_version == 0
-    assert by_task["cluster"].status == "scored"
+
+    def predict(*args, **kwargs):
+        raise RuntimeError("onnxruntime: invalid input shape")
+
+    broken.predict = predict
+    models = {**energy_models, ("energy", "carbon"): broken}
+    before = REGISTRY.get_sample_value("fluxo_scoring_failures_total", {"stream": "energy", "task": "carbon"}) or 0
+    batch = _batch("energy", features_events(ENERGY, 6))
+    results = {r.task.name: r for r in score_batch(batch, models)}
+    carbon, cluster = results["carbon"], results["cluster"]
+    assert (carbon.status, carbon.model_version, carbon.model_id, carbon.prediction) == ("failed", 3, 30, None)
+    assert cluster.status == "scored", "the other task of the stream is scored all the same"
+    assert REGISTRY.get_sample_value("fluxo_scoring_failures_total", {"stream": "energy", "task": "carbon"}) == before + 1
+    rows = prediction_rows(batch, carbon, parse_times(source_times(batch)))
+    parsed = [Prediction.model_validate_json(m.value)
+              for m in prediction_messages("p", rows, source_times(batch), "2024-01-01T00:00:00Z")]
+    assert len(parsed) == 6
+    assert all(p.status == "failed" and p.model_version == 3 and p.model_id == 30 and p.prediction is None
+               for p in parsed)

@@ -204,3 +204,34 @@ def test_a_computed_value_that_is_infinite_is_dead_lettered_with_the_column() ->
     }
     assert not result.outputs
     assert normalizer.streams["custom"].scaler.n_samples == 0  # rejected rows never reach the scaler
+
+
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ({"event_id": "e\x00x"}, "event_id: contains a control character"),
+        ({"source": "gen\x00"}, "source: contains a control character"),
+        ({"dataset_id": "d\x00"}, "dataset_id: contains a control character"),
+        ({"produced_at": "2026-01-01T00:00:00+00:00\x00"}, "produced_at: contains a control character"),
+    ],
+    ids=["event_id", "source", "dataset_id", "produced_at"],
+)
+def test_a_nul_in_an_envelope_string_is_refused_before_it_reaches_postgresql(
+    normalizer: Normalizer, envelope: dict, reason: str
+) -> None:
+    """PostgreSQL's text refuses NUL: such an event used to pass validation
+    and be dead-lettered only by the consumer after a failed write (making it
+    re-apply its whole batch one record at a time)."""
+    topic = TOPICS.raw("pressure")
+    result = normalizer.handle([record(topic, raw("pressure", pressure(), **envelope), offset=0),
+                                record(topic, raw("pressure", pressure(sensor_id="S-2")), offset=1)])
+    assert reasons(result) == {0: reason}
+    assert [orjson.loads(o.value)["key"] for o in result.outputs] == ["S-2"]
+    assert b"\\u0000" not in b"".join(o.value for o in result.outputs)
+
+
+def test_a_nul_in_a_declared_string_field_is_refused(normalizer: Normalizer) -> None:
+    result = normalizer.handle(batch("pressure", [pressure(neighbourhood="Old\x00Town"), pressure(sensor_id="S\x00")]))
+    assert reasons(result) == {0: "neighbourhood: contains a control character",
+                               1: "sensor_id: contains a control character"}
+    assert result.outputs == []

@@ -47,3 +47,17 @@ def test_topic_replication_defaults_to_one_broker_and_checks_min_insync(monkeypa
     with pytest.raises(SettingsError) as failure:
         load_settings(ServiceSettings)
     assert "TOPIC_MIN_INSYNC_REPLICAS='4'" in str(failure.value.code)
+
+
+def test_each_group_member_has_its_own_session_timeout_setting(monkeypatch) -> None:
+    """A restarted normalizer or trainer waited out a fixed 30 s session of its dead predecessor."""
+    from services.normalizer.settings import NormalizerSettings
+    from services.trainer.settings import TrainerSettings
+    from shared.settings import load_settings
+
+    monkeypatch.setenv("NORMALIZER_SESSION_TIMEOUT_MS", "7000")
+    monkeypatch.setenv("TRAINER_SESSION_TIMEOUT_MS", "8000")
+    assert load_settings(NormalizerSettings).normalizer_session_timeout_ms == 7000
+    assert load_settings(TrainerSettings).trainer_session_timeout_ms == 8000
+    monkeypatch.delenv("NORMALIZER_SESSION_TIMEOUT_MS")
+    assert load_settings(NormalizerSettings).normalizer_session_timeout_ms == 10_000
