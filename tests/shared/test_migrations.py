@@ -48,16 +48,21 @@ async def test_migrations_apply_once_and_a_second_run_changes_nothing(database: 
         await pool.close()
 
 
-async def test_predictions_are_unique_per_event_task_and_model_version(database: str) -> None:
+async def test_one_served_prediction_per_event_and_task(database: str) -> None:
     pool = await create_pool(database)
     try:
         await apply_migrations(pool)
-        insert = """INSERT INTO predictions (event_id, stream, task, model_version, status, prediction)
-                    VALUES ($1, 'energy', 'carbon', $2, 'scored', 1.0) ON CONFLICT DO NOTHING"""
-        await pool.execute(insert, "e1", 1)
-        await pool.execute(insert, "e1", 1)
-        await pool.execute(insert, "e1", 2)
-        assert await pool.fetchval("SELECT count(*) FROM predictions WHERE event_id = 'e1'") == 2
+        insert = """INSERT INTO predictions (event_id, stream, task, model_version, status, prediction, role)
+                    VALUES ($1, 'energy', 'carbon', $2, $3, 1.0, $4) ON CONFLICT DO NOTHING"""
+        await pool.execute(insert, "e1", 1, "scored", "champion")
+        await pool.execute(insert, "e1", 1, "scored", "champion")  # redelivered
+        await pool.execute(insert, "e1", 2, "scored", "champion")  # redelivered after a model swap
+        await pool.execute(insert, "e1", 3, "scored", "shadow")  # a shadow's row is apart
+        await pool.execute(insert, "e2", 0, "unscored", "champion")  # no model yet, then one
+        await pool.execute(insert, "e2", 1, "scored", "champion")
+        rows = await pool.fetch("SELECT event_id, model_version, role FROM predictions ORDER BY 1, 2")
+        assert [tuple(r) for r in rows] == [("e1", 1, "champion"), ("e1", 3, "shadow"),
+                                            ("e2", 0, "champion"), ("e2", 1, "champion")]
     finally:
         await pool.close()
 

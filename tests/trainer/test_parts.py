@@ -42,7 +42,7 @@ def test_parse_command() -> None:
     assert isinstance(parsed, TrainCommand) and parsed.run_id == command.run_id
     request = RunRequest.from_command(parsed)
     assert request.describe() == {
-        "algorithm": "mlp", "hyperparameters": {"epochs": 5}, "window": None, "dataset_id": None,
+        "algorithm": "mlp", "hyperparameters": {"epochs": 5}, "window": None, "dataset_id": None, "source": None,
         "test_size": 0.2, "force": True, "deploy": None, "reason": "",
     }
     assert parse_command(_record(b"nonsense")).startswith("not a train command")
