@@ -18,6 +18,8 @@ from shared.db import apply_migrations, create_pool
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
 from shared.ml import registry
+from shared.ml.bundle import remove_unfinished
+from shared.ml.publish import publish_model
 from shared.service import finish_tasks, run_tasks
 from shared.streams import builtin_streams
 from shared.streams.catalog import Catalog, Declared, StreamsWatcher
@@ -50,10 +52,20 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
     try:
         await apply_migrations(pool)
         await watcher.start()
-        for record in await registry.active_models(pool):
-            if settings.serves(record.stream):
-                metrics.ACTIVE_VERSION.labels(record.stream, record.task).set(record.version)
+        removed = await asyncio.to_thread(remove_unfinished, settings.artifact_dir,
+                                          [name for name in catalog.names() if settings.serves(name)])
+        if removed:
+            log.warning("unfinished_bundles_removed", paths=removed)
         await producer.start()
+        # A trainer killed between its registry commit and its models event
+        # left the models topic behind the registry: say again which models
+        # are in service, so consumers and gateways agree now rather than at
+        # their next registry re-read.
+        served = [record for record in await registry.served_models(pool) if settings.serves(record.stream)]
+        for record in served:
+            if record.active:
+                metrics.ACTIVE_VERSION.labels(record.stream, record.task).set(record.version)
+            await publish_model(producer, topics, record)
         await window_consumer.start()
         windows = {
             name: StreamWindow(name, topics.features(name), settings.train_window_size, topics.labels(name))

@@ -110,6 +110,12 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Names of the directories a bundle write makes beside the bundles, which a
+# kill can leave behind (see remove_unfinished); bundles themselves are v<N>.
+_STAGING_PREFIX = ".v"
+_STALE_PREFIX = ".stale-"
+
+
 def bundle_relpath(stream: str, task: str, version: int) -> str:
     return f"{stream}/{task}/v{version}"
 
@@ -131,7 +137,7 @@ def write_bundle(
     relative = bundle_relpath(meta.stream, meta.task, meta.version)
     final = artifact_dir / relative
     final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".v{meta.version}-", dir=final.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{meta.version}-", dir=final.parent))
     try:
         (staging / ONNX_FILE).write_bytes(onnx_bytes)
         joblib_writer(staging / JOBLIB_FILE)
@@ -160,8 +166,31 @@ def write_bundle(
     return relative, hashes, size
 
 
+def remove_unfinished(artifact_dir: Path, streams: list[str]) -> list[str]:
+    """Remove what killed bundle writes of these streams left behind (staging
+    directories, stale bundles being discarded); returns their paths relative
+    to ``artifact_dir``. Called by a trainer before it writes: only the
+    trainer of a stream writes that stream's bundles, so nothing of these
+    streams is being written now."""
+    removed = []
+    for stream in streams:
+        for task_dir in _subdirectories(artifact_dir / stream):
+            for child in _subdirectories(task_dir):
+                if child.name.startswith((_STAGING_PREFIX, _STALE_PREFIX)):
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(str(child.relative_to(artifact_dir)))
+    return removed
+
+
+def _subdirectories(directory: Path) -> list[Path]:
+    try:
+        return [child for child in directory.iterdir() if child.is_dir()]
+    except FileNotFoundError:
+        return []
+
+
 def _discard(directory: Path) -> None:
-    stale = directory.with_name(f".stale-{directory.name}-{os.getpid()}-{os.urandom(4).hex()}")
+    stale = directory.with_name(f"{_STALE_PREFIX}{directory.name}-{os.getpid()}-{os.urandom(4).hex()}")
     os.replace(directory, stale)
     shutil.rmtree(stale, ignore_errors=True)
 

@@ -20,6 +20,7 @@ from tests.streams import PEOPLE
 from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import Database, produce, read_all, running
+from tests.ml.factory import register
 from tests.ml.synthetic import features_events
 
 
@@ -184,3 +185,28 @@ async def test_a_redelivered_command_does_not_train_twice(
         await wait_for(partial(_finished, database.pool, marker.run_id), timeout=40, message="marker run")
     run_ids = [m.run_id for m in await registry.list_models(database.pool, "people", "income")]
     assert sorted(run_ids) == sorted([command.run_id, marker.run_id])
+
+
+async def test_a_restarted_trainer_clears_unfinished_writes_and_republishes_the_models_in_service(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    """As left by a trainer killed after its registry commit and before its
+    models event, and mid-way through writing another bundle."""
+    artifacts = tmp_path / "artifacts"
+    champion = await register(database.pool, artifacts, PEOPLE, "income", n=300, seed=1,
+                              hyperparameters={"n_estimators": 5})
+    task_dir = artifacts / "people" / "income"
+    unfinished = [task_dir / ".v2-k1ll3d", task_dir / ".stale-v1-123-abcd"]
+    for directory in unfinished:
+        directory.mkdir()
+        (directory / "model.onnx").write_bytes(b"half")
+    not_mine = artifacts / "energy" / "carbon" / ".v7-other"  # a stream another trainer writes
+    not_mine.mkdir(parents=True)
+    assert await _models_events(kafka_bootstrap, topics) == []
+
+    async with running(partial(run_trainer, _settings(kafka_bootstrap, database, topics, artifacts))):
+        events = await wait_for(lambda: _models_events(kafka_bootstrap, topics), timeout=30,
+                                message="the models in service were not published again")
+    assert [(e.model_id, e.version, e.active) for e in events] == [(champion.id, champion.version, True)]
+    assert not any(directory.exists() for directory in unfinished)
+    assert (task_dir / f"v{champion.version}").is_dir() and not_mine.is_dir()
