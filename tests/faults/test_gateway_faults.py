@@ -74,7 +74,8 @@ def upload_form(rows: int, seed: int) -> dict[str, object]:
             "files": {"file": ("energy.csv", csv_bytes(energy_table(rows, seed)), "text/csv")}}
 
 
-def ids_on(records: list) -> list[str]:
+def ids_on(records: list, field: str = "event_id") -> list[str]:
+    """The ``field`` of every message (a train command's run is its run_id)."""
     ids = []
     for record in records:
         try:
@@ -82,13 +83,13 @@ def ids_on(records: list) -> list[str]:
         except orjson.JSONDecodeError:
             continue
         if isinstance(value, dict):
-            ids.append(value.get("event_id") or value.get("run_id") or "")
+            ids.append(str(value.get(field)))
     return ids
 
 
 async def everything_on(bootstrap: str, topics: Topics) -> dict[str, list]:
     """Every message of every topic of the gateway's deployment."""
-    return {topic: await read_all(bootstrap, topic, timeout=30) for topic in topics.all(["energy"])}
+    return {topic: await read_all(bootstrap, topic, timeout=30) for topic, _ in topics.all(["energy"])}
 
 
 async def test_broker_down_scoring_answers_and_refused_requests_leave_nothing(
@@ -131,7 +132,7 @@ async def test_broker_down_scoring_answers_and_refused_requests_leave_nothing(
                 assert response.status_code == 503, (name, response.status_code, response.text)
                 assert seconds <= BOUND + SLACK, f"{name} took {seconds:.1f} s to refuse"
             refused_run = train.json()["run_id"]
-            assert train.json()["status"] == "failed"
+            assert train.json()["run_status"] == "failed"
             refused_dataset = upload.json()["dataset_id"]
             assert upload.json()["rows_published"] == 0
             ready = await client.get("/ready")
@@ -161,7 +162,7 @@ async def test_broker_down_scoring_answers_and_refused_requests_leave_nothing(
                                                refused_dataset)
 
     raw = ids_on(on_topics[topics.raw("energy")])
-    commands = ids_on(on_topics[topics.commands])
+    commands = ids_on(on_topics[topics.commands], "run_id")
     labelled = ids_on(on_topics[topics.labels("energy")])
     figures = {
         "predict_s": predict_s, "regress_s": regress_s, "upload_503_s": upload_s, "train_503_s": train_s,

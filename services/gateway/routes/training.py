@@ -105,7 +105,7 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
             recorded = "it was not sent and will not run"
         raise ApiError(503, f"Kafka did not take the train command ({type(error).__name__}); run "
                        f"{command.run_id} was not started: {recorded}. Send the request again.",
-                       run_id=command.run_id, status="failed") from None
+                       run_id=command.run_id, run_status="failed") from None
     return {
         "run_id": command.run_id,
         "status": "queued",
