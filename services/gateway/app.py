@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from services.gateway.bodylimit import BodyLimitMiddleware
 from services.gateway.console import install_console, stop_console
 from services.gateway.declarations import load_catalog
 from services.gateway.errors import install_error_handlers
@@ -26,6 +27,7 @@ from services.gateway.state import GatewayState
 from shared.db import apply_migrations, create_pool
 from shared.kafka import make_producer
 from shared.kafka.admin import ensure_topics
+from shared.kafka.guarded import GuardedProducer
 from shared.ml.served import ServedModels, follow_registry, open_models_consumer
 from shared.streams import builtin_streams
 from shared.streams.catalog import Catalog, StreamsWatcher
@@ -65,6 +67,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     for module in (scoring, streams, upload, training, models, data, history, exports, ops):
         app.include_router(module.router)
     install_console(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app
 
@@ -78,17 +81,21 @@ async def _start(settings: GatewaySettings, stack: contextlib.AsyncExitStack) ->
     stack.push_async_callback(pool.close)
     await apply_migrations(pool)
 
-    producer = make_producer(settings.kafka_bootstrap_servers, f"{settings.service_name}-producer")
-    await producer.start()
-    stack.push_async_callback(producer.stop)
+    publisher = GuardedProducer(
+        lambda: make_producer(settings.kafka_bootstrap_servers, f"{settings.service_name}-producer"),
+        f"{settings.service_name}-producer",
+    )
+    stack.push_async_callback(publisher.stop)
+    await publisher.start(30.0)
 
     # Follow the streams topic from its start (other gateways register too),
     # then take the registry's versions, which are authoritative.
     watcher = StreamsWatcher(settings.kafka_bootstrap_servers, topics.streams, catalog, f"{settings.service_name}-streams")
     stack.push_async_callback(watcher.stop)
     await watcher.start()
-    models = ServedModels(settings.service_name, settings.artifact_dir, catalog, shadows=False)
-    state = GatewayState(settings=settings, topics=topics, producer=producer, pool=pool, catalog=catalog, models=models)
+    models = ServedModels(settings.service_name, settings.artifact_dir, catalog, shadows=False,
+                          registry_timeout=settings.dependency_timeout_seconds)
+    state = GatewayState(settings=settings, topics=topics, publisher=publisher, pool=pool, catalog=catalog, models=models)
     await load_catalog(state, settings.dependency_timeout_seconds)
     await ensure_topics(settings.kafka_bootstrap_servers, topics.all(catalog.names()), **settings.topic_replication)
 

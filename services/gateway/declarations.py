@@ -24,7 +24,7 @@ import structlog
 from services.gateway.state import GatewayState
 from shared.events import StreamDeclared
 from shared.kafka.admin import delete_topics, ensure_topics
-from shared.kafka.clients import event_message, send_all
+from shared.kafka.clients import event_message
 from shared.streams import Problem, StreamSpec, builtin_streams
 from shared.streams import store as streams_store
 from shared.streams.catalog import ACTIVE, ARCHIVED, Declared
@@ -103,7 +103,8 @@ async def _publish(state: GatewayState, stored: StoredStream) -> None:
     event = StreamDeclared(
         stream=stored.name, version=stored.version, status=stored.status, declaration=stored.declaration
     )
-    await send_all(state.producer, [event_message(state.topics.streams, event, stored.name)])
+    await state.publisher.send([event_message(state.topics.streams, event, stored.name)],
+                               state.settings.dependency_timeout_seconds)
 
 
 async def _undo_topics(state: GatewayState, created: list[str]) -> None:

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -52,6 +53,12 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # A server shutting down, restarting or refusing connections for now
+    # (AdminShutdown, CrashShutdown, CannotConnectNow, a cancelled statement),
+    # out of resources, or read-only after a failover: all pass.
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
 )
 
 
@@ -64,6 +71,15 @@ def unavailable(what: str) -> Iterator[None]:
         log.warning("dependency_unavailable", what=what, error=f"{type(error).__name__}: {error}")
         raise ApiError(503, f"{what}: {type(error).__name__} {str(error)[:200]}".rstrip() + "; nothing was done, "
                        "try again") from None
+
+
+@contextlib.asynccontextmanager
+async def dependency(what: str, timeout: float) -> AsyncIterator[None]:
+    """``unavailable`` with a deadline: Kafka or PostgreSQL calls inside the
+    block answer 503 naming ``what`` once ``timeout`` seconds have passed."""
+    with unavailable(what):
+        async with asyncio.timeout(timeout):
+            yield
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -101,7 +117,11 @@ def _validation_error(_: Request, error: Exception) -> Response:
 
 def _http_error(_: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
-    return json_response({"detail": error.detail}, error.status_code, error.headers)
+    body: dict[str, Any] = {"detail": error.detail}
+    limit = getattr(error, "limit", None)  # bodylimit.BodyTooLarge names its limit
+    if isinstance(limit, int):
+        body["limit_bytes"] = limit
+    return json_response(body, error.status_code, error.headers)
 
 
 def _unexpected(request: Request, error: Exception) -> Response:

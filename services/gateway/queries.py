@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 
-async def insert_dataset(
+async def begin_dataset(
     db: asyncpg.Pool,
     *,
     dataset_id: str,
@@ -21,19 +21,42 @@ async def insert_dataset(
     size_bytes: int,
     sha256: str,
     rows_total: int,
-    rows_accepted: int,
-    rows_rejected: int,
-) -> None:
-    await db.execute(
+) -> dict[str, Any] | None:
+    """Record an upload as 'publishing' before any row is published; returns
+    the existing row instead when ``dataset_id`` is known (a retry under the
+    same idempotency key), None when the row is new."""
+    inserted = await db.fetchval(
         """INSERT INTO datasets (id, stream, filename, content_type, size_bytes, sha256,
-                                 rows_total, rows_accepted, rows_rejected)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        dataset_id, stream, filename, content_type, size_bytes, sha256, rows_total, rows_accepted, rows_rejected,
+                                 rows_total, rows_accepted, rows_rejected, status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0, 'publishing')
+           ON CONFLICT (id) DO NOTHING RETURNING id""",
+        dataset_id, stream, filename, content_type, size_bytes, sha256, rows_total,
+    )
+    if inserted is not None:
+        return None
+    row = await db.fetchrow(
+        """SELECT id, stream, filename, content_type, size_bytes, sha256, rows_total, rows_accepted,
+                  rows_rejected, status FROM datasets WHERE id = $1""", dataset_id)
+    return dict(row) if row else None
+
+
+async def complete_dataset(db: asyncpg.Pool, dataset_id: str, *, rows_accepted: int, rows_rejected: int) -> None:
+    """Every accepted row was acknowledged by Kafka: the dataset may be trained on."""
+    await db.execute(
+        """UPDATE datasets SET status = 'complete', completed_at = now(), rows_accepted = $2, rows_rejected = $3
+           WHERE id = $1""",
+        dataset_id, rows_accepted, rows_rejected,
     )
 
 
 async def dataset_stream(db: asyncpg.Pool, dataset_id: str) -> str | None:
     return await db.fetchval("SELECT stream FROM datasets WHERE id = $1", dataset_id)
+
+
+async def dataset_state(db: asyncpg.Pool, dataset_id: str) -> tuple[str, str] | None:
+    """(stream, status) of an upload: 'publishing' until every row was acknowledged."""
+    row = await db.fetchrow("SELECT stream, status FROM datasets WHERE id = $1", dataset_id)
+    return (row["stream"], row["status"]) if row else None
 
 
 async def recent_predictions(

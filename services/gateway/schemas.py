@@ -182,6 +182,8 @@ class UploadAnswer(BaseModel):
     rejected_truncated: bool = Field(description="True when more rows were rejected than are listed.")
     ignored_columns: list[str]
     topic: str
+    replayed: bool = Field(False, description="True when an upload under the same Idempotency-Key had completed "
+                           "already: nothing was published again and the counts are the recorded ones.")
 
 
 class TrainRequest(BaseModel):

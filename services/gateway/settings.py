@@ -29,6 +29,10 @@ class GatewaySettings(ServiceSettings):
     )
     max_reported_rejects: int = Field(1000, ge=0, description="Rejected rows listed one by one in an upload answer.")
     upload_chunk_rows: int = Field(5000, ge=1, description="Rows validated and published per step of an upload.")
+    max_json_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024,
+        description="Largest JSON (or other non-multipart) request body; refused with 413 before it is read whole.",
+    )
     max_batch_rows: int = Field(1000, ge=1, description="Most records one /v1/streams/{stream}/predict call scores.")
     model_refresh_seconds: float = Field(
         30.0, gt=0, description="Registry re-read interval, a safety net beside the models topic."

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from fastapi import Request
 
 from services.gateway.features import RequestSchema
 from services.gateway.settings import GatewaySettings
+from shared.kafka.guarded import GuardedProducer
 from shared.ml.served import ServedModels
 from shared.streams.catalog import Catalog
 from shared.topics import Topics
@@ -19,7 +19,9 @@ from shared.topics import Topics
 class GatewayState:
     settings: GatewaySettings
     topics: Topics
-    producer: AIOKafkaProducer
+    # Every request path publishes through it: an answer within the request's
+    # deadline, and nothing sent after a refusal (shared.kafka.guarded).
+    publisher: GuardedProducer
     pool: asyncpg.Pool
     catalog: Catalog
     models: ServedModels

@@ -213,7 +213,13 @@ class Trainer:
             log.info("run_already_finished", run_id=request.run_id, status=run.status)
             return RunOutcome("skipped")
         async with self._lock:
-            await registry.start_run(self.pool, request.run_id)
+            if not await registry.claim_run(self.pool, request.run_id):
+                # Abandoned by the gateway (its command was sent late) or
+                # finished while this one waited for the lock.
+                run = await registry.get_run(self.pool, request.run_id)
+                log.info("run_not_claimed", run_id=request.run_id, status=run.status if run else None,
+                         error=run.error if run else None)
+                return RunOutcome("skipped")
             started = time.perf_counter()
             try:
                 outcome = await self._run(request, data)
@@ -245,7 +251,12 @@ class Trainer:
                                    max_rows=self.settings.train_dataset_max_rows,
                                    timeout=self.settings.train_dataset_scan_timeout)
         if request.dataset_id is not None:
-            since = await self.pool.fetchval("SELECT created_at FROM datasets WHERE id = $1", request.dataset_id)
+            dataset = await self.pool.fetchrow(
+                "SELECT created_at, rows_accepted, status FROM datasets WHERE id = $1", request.dataset_id)
+            since = dataset["created_at"] if dataset else None
+            # The rows the upload published (known once it completed): the
+            # scan waits for the normalizer to have turned them all into features.
+            expected = dataset["rows_accepted"] if dataset and dataset["status"] == "complete" else None
             rows, where = await scan_dataset(
                 self.settings.kafka_bootstrap_servers,
                 topic,
@@ -254,7 +265,12 @@ class Trainer:
                 max_rows=self.settings.train_dataset_max_rows,
                 timeout=self.settings.train_dataset_scan_timeout,
                 client_id=f"{self.settings.service_name}-dataset",
+                expected=expected,
+                wait=self.settings.train_dataset_wait_seconds,
             )
+            if where.get("complete") is False:
+                log.warning("dataset_incomplete", run_id=request.run_id, dataset_id=request.dataset_id,
+                            expected=where["rows_expected"], found=where["rows_found"], waited_s=where["waited_s"])
             if not rows:
                 raise NotEnoughData(f"no features events of dataset {request.dataset_id} on {topic}")
             return rows, where

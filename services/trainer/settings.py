@@ -35,6 +35,11 @@ class TrainerSettings(ServiceSettings, ObjectStoreSettings):
     train_group: str = Field("", description="Consumer group for the commands topic (default: <prefix>trainer-<streams>).")
     train_dataset_max_rows: int = Field(200_000, ge=100, description="Most rows a dataset_id command trains on.")
     train_dataset_scan_timeout: float = Field(120.0, gt=0, description="Seconds a dataset scan of a features topic may take.")
+    train_dataset_wait_seconds: float = Field(
+        60.0, ge=0, description="How long a dataset scan waits for the normalizer to have written every row the upload "
+        "published (a train command right after an upload); past it the run trains on what it found and its "
+        "training window says so (complete: false).",
+    )
 
 
     def serves(self, stream: str) -> bool:

@@ -134,6 +134,23 @@ class LocalPostgres(LocalServer):
             self.workdir = None
         atexit.unregister(self.stop)
 
+    def halt(self, mode: str = "immediate") -> None:
+        """Stop the server but keep its data and port, to start it again with
+        resume(): a database outage for fault tests ("immediate" is a crash:
+        no checkpoint, connections cut)."""
+        if not self._running:
+            raise RuntimeError("LocalPostgres is not started")
+        stopped = self._pg_ctl("stop", "-m", mode, "-w", "-t", "30")
+        if stopped.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed:\n{stopped.stdout}{stopped.stderr}\n{self._log_tail()}")
+
+    def resume(self) -> None:
+        """Start a halted server again on its data and port; returns once it answers."""
+        if not self._running:
+            raise RuntimeError("LocalPostgres is not started")
+        self._start_server()
+        self._wait_until_ready()
+
     def _as_server_user(self, program: str, *args: str) -> list[str]:
         assert self.bindir is not None
         command = [str(self.bindir / program), *args]

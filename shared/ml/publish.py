@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.events import ModelPublished
 from shared.kafka.clients import event_message, send_all
+from shared.kafka.messages import Outgoing
 from shared.ml.bundle import BundleMeta, VariantMeta, variant_file
 from shared.ml.registry import ModelRecord
 from shared.topics import Topics
@@ -62,9 +63,14 @@ def model_event(record: ModelRecord) -> ModelPublished:
     )
 
 
-async def publish_model(producer: AIOKafkaProducer, topics: Topics, record: ModelRecord) -> None:
-    """The record on the compacted models topic, keyed ``<stream>/<task>`` (the
-    champion) or ``<stream>/<task>/shadow``: every scoring process re-reads
-    the registry when one arrives."""
+def model_message(topics: Topics, record: ModelRecord) -> Outgoing:
+    """The record's event for the compacted models topic, keyed ``<stream>/<task>``
+    (the champion) or ``<stream>/<task>/shadow``."""
     key = f"{record.stream}/{record.task}" + ("/shadow" if record.shadow else "")
-    await send_all(producer, [event_message(topics.models, model_event(record), key)])
+    return event_message(topics.models, model_event(record), key)
+
+
+async def publish_model(producer: AIOKafkaProducer, topics: Topics, record: ModelRecord) -> None:
+    """The record on the models topic: every scoring process re-reads the
+    registry when one arrives."""
+    await send_all(producer, [model_message(topics, record)])

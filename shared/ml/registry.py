@@ -313,6 +313,30 @@ async def start_run(db: Executor, run_id: str) -> None:
     )
 
 
+async def claim_run(db: Executor, run_id: str) -> bool:
+    """Mark the run running if it may run: queued, or running already (a
+    trainer that died mid-run and got its command again). A run the gateway
+    abandoned, or one finished, is not claimed: a command delivered late
+    after its request was refused never executes."""
+    claimed = await db.fetchval(
+        """UPDATE training_runs SET status = 'running', started_at = now()
+           WHERE run_id = $1 AND status IN ('queued', 'running') RETURNING run_id""",
+        run_id,
+    )
+    return claimed is not None
+
+
+async def abandon_run(db: Executor, run_id: str, error: str) -> bool:
+    """Fail a run that no trainer has claimed yet (its command could not be
+    sent); returns whether it was still queued."""
+    abandoned = await db.fetchval(
+        """UPDATE training_runs SET status = 'failed', finished_at = now(), error = $2
+           WHERE run_id = $1 AND status = 'queued' RETURNING run_id""",
+        run_id, error[:2000],
+    )
+    return abandoned is not None
+
+
 async def finish_run(db: Executor, run_id: str, *, model_id: int | None, metrics: dict[str, float],
                      decision: str, candidate_score: float | None, active_score: float | None,
                      gate_rows: int | None = None, reason: str | None = None) -> None:

@@ -87,12 +87,14 @@ def load_checked(artifact_dir: Path, record: ModelRecord, catalog: Catalog) -> S
 
 class ServedModels:
     def __init__(self, service: str, artifact_dir: Path, catalog: Catalog,
-                 serves: Callable[[str], bool] = lambda _: True, *, shadows: bool = True) -> None:
+                 serves: Callable[[str], bool] = lambda _: True, *, shadows: bool = True,
+                 registry_timeout: float = 30.0) -> None:
         self.service = service
         self.with_shadows = shadows  # the gateway answers with champions only and loads no shadow
         self.artifact_dir = artifact_dir
         self.catalog = catalog
         self.serves = serves
+        self.registry_timeout = registry_timeout
         self._models: dict[Key, ServingModel] = {}
         self._shadows: dict[Key, ServingModel] = {}
         self._lock = asyncio.Lock()
@@ -101,6 +103,13 @@ class ServedModels:
         self.synced = False
         # Called with (stream, task, version in service; 0 when retired) after each change.
         self.on_swap: list[Callable[[str, str, int], None]] = []
+
+    def mark_stale(self) -> None:
+        """The registry could not be read just now (seen by someone else than
+        ``sync``): clear ``synced`` until the next successful sync."""
+        if self.synced:
+            log.warning("models_unsynced", service=self.service, reason="the registry cannot be read")
+        self.synced = False
 
     def get(self, stream: str, task: str) -> ServingModel | None:
         """The champion: the model that answers."""
@@ -125,7 +134,9 @@ class ServedModels:
         ``synced``); a bundle that cannot be loaded is refused and skipped."""
         async with self._lock:
             try:
-                records = await registry.served_models(db)
+                # A hung database must not hold the lock (and the models) forever.
+                async with asyncio.timeout(self.registry_timeout):
+                    records = await registry.served_models(db)
             except BaseException:
                 self.synced = False
                 REGISTRY_SYNCS.labels(self.service, "failed").inc()

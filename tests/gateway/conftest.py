@@ -17,7 +17,7 @@ from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from services.gateway.state import GatewayState
 from shared.db.databases import fresh_database
-from shared.ml.publish import publish_model
+from shared.ml.publish import model_message
 from shared.ml.registry import ModelRecord
 from tests.gateway.bundles import Bundle, register_model
 from tests.helpers import wait_for
@@ -37,7 +37,7 @@ class Gateway:
         """Register a real bundle as the active model and announce it on the models topic."""
         record, bundle = await register_model(self.state.pool, self.settings.artifact_dir, task, seed=seed)
         if publish:
-            await publish_model(self.state.producer, self.state.topics, record)
+            await self.state.publisher.send([model_message(self.state.topics, record)], 30)
         return record, bundle
 
     async def serving(self, task: str, model_id: int, timeout: float = 30) -> None:

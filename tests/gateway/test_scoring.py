@@ -201,3 +201,29 @@ async def test_a_bundle_failing_its_sha256_check_is_not_served(
     assert failed_loads() == failed_before + 1
     answer = await gateway.client.post("/regress", json=ORIGINAL_REGRESS)
     assert answer.json()["model_id"] == energy_models["carbon"].id
+
+
+async def test_a_json_body_over_the_limit_is_413_before_it_is_read(make_gateway: GatewayFactory) -> None:
+    from collections.abc import AsyncIterator as _Chunks
+
+    async with make_gateway(max_json_body_bytes=4096) as gateway:
+        big = {"task": "carbon", "records": [{"renewables_share_energy": 1.0}] * 500}
+        response = await gateway.client.post("/v1/streams/energy/predict", json=big)
+        assert response.status_code == 413, response.text
+        assert response.json()["limit_bytes"] == 4096 and "MAX_JSON_BODY_BYTES" in response.json()["detail"]
+        sent = 0
+
+        async def chunked() -> _Chunks[bytes]:
+            nonlocal sent
+            yield b'{"task": "carbon", "records": ['
+            for _ in range(10_000):
+                sent += 30
+                yield b'{"renewables_share_energy": 1},'
+            yield b"{}]}"
+
+        response = await gateway.client.post("/predict", content=chunked(), headers={"content-type": "application/json"})
+        assert response.status_code == 413, response.text
+        assert response.json()["limit_bytes"] == 4096
+        # A small body still goes through to validation.
+        small = await gateway.client.post("/regress", json={"renewables_share_energy": "x"})
+        assert small.status_code in (422, 503), small.text

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.infra.ports import free_port
+from shared.kafka.clients import make_producer
+from shared.kafka.guarded import GuardedProducer
 from tests.gateway.conftest import Gateway, GatewayFactory
 from tests.helpers import wait_for
 
@@ -75,7 +78,8 @@ async def test_every_problem_is_a_422_naming_its_json_path(gateway: Gateway) -> 
 
 async def test_a_failed_publication_leaves_no_row_and_no_topic(make_gateway: GatewayFactory) -> None:
     async with make_gateway() as gateway:
-        await gateway.state.producer.stop()  # Kafka takes nothing from this gateway any more
+        # A producer with no broker behind it: Kafka takes nothing from this gateway any more.
+        gateway.state.publisher = GuardedProducer(lambda: make_producer(f"127.0.0.1:{free_port()}", "nowhere"), "nowhere")
         response = await gateway.client.post("/v1/streams", json=WEATHER)
         assert response.status_code == 503, response.text
         assert "nothing was done" in response.json()["detail"]

@@ -241,3 +241,36 @@ def test_every_stream_has_an_openapi_record_schema() -> None:
             assert set(schema["properties"]) == set(task.features)
             assert set(schema["required"]) == set(task.features) - set(task.optional_features)
     assert validate_batch  # the batch path is the reference the single-row path is held to
+
+
+def test_idempotency_keys_give_the_same_ids_on_every_retry() -> None:
+    from services.gateway.errors import ApiError
+    from services.gateway.idempotency import checked_key, request_event_ids, row_event_id, upload_dataset_id
+
+    assert upload_dataset_id("energy", "k1") == upload_dataset_id("energy", "k1")
+    assert upload_dataset_id("energy", "k1") != upload_dataset_id("people", "k1")
+    assert upload_dataset_id("energy", "k1") != upload_dataset_id("energy", "k2")
+    dataset = upload_dataset_id("energy", "k1")
+    assert row_event_id(dataset, 2) == row_event_id(dataset, 2) != row_event_id(dataset, 3)
+    ids = request_event_ids("energy", "k1", 3)
+    assert ids == request_event_ids("energy", "k1", 3) and len(set(ids)) == 3
+    assert all(len(event_id) == 32 for event_id in ids)
+    assert checked_key(None) is None and checked_key("a-UUID-like_key") == "a-UUID-like_key"
+    for bad in ("", "with space", "x" * 129, "tab\there"):
+        try:
+            checked_key(bad)
+        except ApiError as error:
+            assert error.status == 422 and error.errors[0]["field"] == "Idempotency-Key"
+        else:
+            raise AssertionError(f"{bad!r} was accepted")
+
+
+def test_body_limit_applies_to_json_bodies_only() -> None:
+    from services.gateway.bodylimit import declared_length, limited
+
+    assert limited("POST", "application/json")
+    assert limited("PUT", "")
+    assert not limited("GET", "application/json")
+    assert not limited("POST", "multipart/form-data; boundary=x")
+    assert declared_length("123") == 123
+    assert declared_length(None) is None and declared_length("12a") is None

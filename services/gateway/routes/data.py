@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from services.gateway import queries
-from services.gateway.errors import invalid, json_response, unavailable
+from services.gateway.errors import dependency, invalid, json_response
 from services.gateway.routes.common import filter_stream, task_named, text_filter
 from services.gateway.schemas import ERROR_RESPONSES, UNAVAILABLE, AlertOut, PredictionOut
 from services.gateway.state import GatewayState, get_state
@@ -34,7 +34,7 @@ async def predictions(
         spec = filter_stream(state, stream)
         if task is not None:
             task_named(spec, task)
-    with unavailable("reading predictions"):
+    async with dependency("reading predictions", state.settings.dependency_timeout_seconds):
         rows = await queries.recent_predictions(state.pool, stream, task, since, limit, role)
     return [PredictionOut(**row) for row in rows]
 
@@ -49,7 +49,7 @@ async def alerts(
 ) -> list[AlertOut]:
     if stream is not None:
         filter_stream(state, stream)
-    with unavailable("reading alerts"):
+    async with dependency("reading alerts", state.settings.dependency_timeout_seconds):
         rows = await queries.recent_alerts(state.pool, stream, since, limit)
     return [AlertOut(**row) for row in rows]
 
@@ -58,7 +58,7 @@ async def _entities(state: GatewayState, stream: str, area: str | None, alert_on
     spec = filter_stream(state, stream)
     if spec.entity is None:
         raise invalid("stream", f"stream {stream!r} declares no entity (things at a place, e.g. sensors)")
-    with unavailable("reading entity state"):
+    async with dependency("reading entity state", state.settings.dependency_timeout_seconds):
         rows = await queries.entities(state.pool, stream, area, alert_only, limit)
     return json_response(rows)
 

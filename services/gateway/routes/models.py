@@ -23,7 +23,7 @@ from services.gateway.schemas import (
 from services.gateway.state import GatewayState, get_state
 from shared.ml import registry
 from shared.ml.bundle import JOBLIB_FILE, BundleIntegrityError, verified_bytes
-from shared.ml.publish import publish_model
+from shared.ml.publish import model_message
 from shared.ml.registry import ModelRecord
 
 router = APIRouter(tags=["models"])
@@ -111,7 +111,7 @@ async def activate(body: ActivateRequest, model_id: int = _MODEL_ID, state: Gate
                                                    reason=reason)
             except registry.AliasConflict as error:
                 raise ApiError(409, str(error)) from None
-            await publish_model(state.producer, state.topics, changed)
+            await state.publisher.send([model_message(state.topics, changed)], state.settings.dependency_timeout_seconds)
     return _out(changed, state)
 
 

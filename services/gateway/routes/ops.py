@@ -33,9 +33,13 @@ async def _reachable(check: asyncio.Future | object, timeout: float) -> bool:
 async def ready(state: GatewayState = Depends(get_state)) -> Response:
     timeout = state.settings.ready_timeout_seconds
     kafka, postgres = await asyncio.gather(
-        _reachable(state.producer.client.fetch_all_metadata(), timeout),
+        state.publisher.reachable(timeout),
         _reachable(state.pool.fetchval("SELECT 1"), timeout),
     )
+    if not postgres:
+        # The models in hand keep answering, but nobody can tell whether the
+        # registry still names them; the models task re-syncs once it can.
+        state.models.mark_stale()
     models = [
         {"stream": m.meta.stream, "task": m.meta.task, "model_id": m.model_id, "version": m.version}
         for m in state.models.loaded()

@@ -9,12 +9,13 @@ import asyncio
 import re
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.responses import Response
 
 from services.gateway.auth import require_api_key
 from services.gateway.declarations import CREATED, Incompatible, NoSuchStream, archive, register
 from services.gateway.errors import ApiError, invalid, json_response, unavailable
+from services.gateway.idempotency import HEADER, checked_key, request_event_ids
 from services.gateway.routes.upload import received_table
 from services.gateway.schemas import (
     AUTH_RESPONSES,
@@ -32,7 +33,7 @@ from services.gateway.state import GatewayState, get_state
 from services.gateway.upload.events import API, encode_records
 from services.gateway.upload.receive import FILE_FIELD
 from shared.events import LabelEvent
-from shared.kafka.clients import event_message, send_all
+from shared.kafka.clients import event_message
 from shared.kafka.messages import Outgoing
 from shared.streams import DeclarationInvalid, parse_declaration, read_declaration_text
 from shared.streams import store as streams_store
@@ -185,11 +186,20 @@ async def archive_stream(name: str = _NAME, state: GatewayState = Depends(get_st
     response_model=EventsAnswer,
     responses={**ERROR_RESPONSES, **AUTH_RESPONSES, **UNAVAILABLE},
 )
-async def send_events(body: EventsRequest, name: str = _NAME, state: GatewayState = Depends(get_state)) -> Response:
+async def send_events(
+    body: EventsRequest,
+    name: str = _NAME,
+    idempotency_key: str | None = Header(None, alias=HEADER, description=(
+        "Makes a retry safe: the records get ids derived from the key and their index, so a request sent again "
+        "after a 503 publishes the same events, which downstream stores once (ignored when event_ids are given).")),
+    state: GatewayState = Depends(get_state),
+) -> Response:
     """The way a device or a script sends data over HTTP: every record is validated
     first (422 listing each invalid one by index; nothing is published then), then
     all are published to the stream's raw topic and the answer comes after Kafka
-    acknowledged every one. Give ``event_ids`` to make a retry safe."""
+    acknowledged every one. Give an ``Idempotency-Key`` header (or ``event_ids``) to
+    make a retry after a 503 safe."""
+    key = checked_key(idempotency_key)
     declared = _declared(state, name)
     if not declared.active:
         raise invalid("name", f"stream {name!r} is archived")
@@ -206,15 +216,18 @@ async def send_events(body: EventsRequest, name: str = _NAME, state: GatewayStat
         for index, event_id in enumerate(body.event_ids):
             if not _EVENT_ID.match(event_id):
                 raise invalid(f"event_ids[{index}]", "1 to 64 characters, no control characters")
-    encoded = encode_records(declared.spec, records, source=API, event_ids=body.event_ids)
+    event_ids = body.event_ids
+    if event_ids is None and key is not None:
+        event_ids = request_event_ids(name, key, len(records))
+    encoded = encode_records(declared.spec, records, source=API, event_ids=event_ids)
     if encoded.rejected:
         errors = [{"index": p.row, "field": p.field, "reason": p.reason} for p in encoded.rejected]
         raise ApiError(422, f"{len(errors)} of {len(records)} records are invalid; first: "
                        f"{errors[0]['field']}: {errors[0]['reason']}", errors[:1000])
     topic = state.topics.raw(name)
     with unavailable(f"publishing {len(records)} events to {topic}"):
-        async with asyncio.timeout(state.settings.dependency_timeout_seconds):
-            await send_all(state.producer, (Outgoing(topic, value, key) for key, value in encoded.messages))
+        await state.publisher.send((Outgoing(topic, value, message_key) for message_key, value in encoded.messages),
+                                   state.settings.dependency_timeout_seconds)
     return json_response({"stream": name, "accepted": len(encoded.messages), "event_ids": encoded.event_ids,
                           "topic": topic})
 
@@ -256,9 +269,9 @@ async def send_labels(body: LabelsRequest, name: str = _NAME, state: GatewayStat
     topic = state.topics.labels(name)
     messages = [event_message(topic, LabelEvent(event_id=label.event_id, stream=name, values=label.values),
                               label.event_id) for label in body.labels]
+    # A label is keyed by its event id: sent twice, the consumer joins the same values again.
     with unavailable(f"publishing {len(messages)} labels to {topic}"):
-        async with asyncio.timeout(state.settings.dependency_timeout_seconds):
-            await send_all(state.producer, messages)
+        await state.publisher.send(messages, state.settings.dependency_timeout_seconds)
     return json_response({"stream": name, "accepted": len(messages), "topic": topic})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -10,13 +11,13 @@ from starlette.responses import Response
 
 from services.gateway import queries
 from services.gateway.auth import require_api_key
-from services.gateway.errors import ApiError, invalid, json_response
+from services.gateway.errors import UNAVAILABLE_ERRORS, ApiError, dependency, invalid, json_response
 from services.gateway.routes.common import stream_named, task_named
 from services.gateway.routes.exports import check_lake_source
 from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, RunStatus, TrainAccepted, TrainRequest
 from services.gateway.state import GatewayState, get_state
 from shared.events import TrainCommand
-from shared.kafka.clients import event_message, send_all
+from shared.kafka.clients import event_message
 from shared.ml import registry
 from shared.ml.hyperparams import HyperparameterError, resolve
 from shared.ml.algorithms import UnknownAlgorithm, resolve_algorithm
@@ -57,12 +58,18 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
         raise invalid("window", "give a window or a dataset_id, not both")
     if body.source is not None:
         await check_lake_source(state, body, stream.name)
+    timeout = state.settings.dependency_timeout_seconds
     if body.dataset_id is not None:
-        owner = await queries.dataset_stream(state.pool, body.dataset_id)
-        if owner is None:
+        async with dependency("reading the dataset", timeout):
+            dataset = await queries.dataset_state(state.pool, body.dataset_id)
+        if dataset is None:
             raise invalid("dataset_id", f"no uploaded dataset {body.dataset_id!r}")
+        owner, status = dataset
         if owner != stream.name:
             raise invalid("dataset_id", f"dataset {body.dataset_id!r} belongs to stream {owner!r}, not {stream.name!r}")
+        if status != "complete":
+            raise invalid("dataset_id", f"the upload of dataset {body.dataset_id!r} did not complete: upload the "
+                          "file again (with the same Idempotency-Key it completes this dataset)")
     command = TrainCommand(
         stream=stream.name,
         task=task.name,
@@ -79,13 +86,26 @@ async def start_training(body: TrainRequest, state: GatewayState) -> dict[str, A
         raise invalid("hyperparameters", f"too large (at most {_MAX_HYPERPARAMETER_BYTES} bytes of JSON)")
     request = command.model_dump(mode="json", include={"algorithm", "hyperparameters", "window", "dataset_id",
                                                        "source", "test_size", "force", "deploy"})
-    # Recorded before it is sent, so GET /train/{run_id} knows the run at once.
-    await registry.queue_run(state.pool, command.run_id, stream.name, task.name, body.algorithm, request)
+    # Recorded before it is sent, so GET /train/{run_id} knows the run at once,
+    # and so that a command the trainer gets after this request was refused
+    # finds its run abandoned and does not execute (registry.claim_run).
+    async with dependency("recording the training run", timeout):
+        await registry.queue_run(state.pool, command.run_id, stream.name, task.name, body.algorithm, request)
+    message = event_message(state.topics.commands, command, f"{stream.name}/{task.name}")
     try:
-        await send_all(state.producer, [event_message(state.topics.commands, command, f"{stream.name}/{task.name}")])
-    except Exception as error:  # noqa: BLE001 - any producer failure means the command was not sent
-        await registry.fail_run(state.pool, command.run_id, f"the command could not be sent: {type(error).__name__}")
-        raise ApiError(503, f"Kafka did not take the train command ({type(error).__name__}); try again") from None
+        await state.publisher.send([message], timeout)
+    except UNAVAILABLE_ERRORS as error:
+        reason = f"abandoned: the command could not be sent ({type(error).__name__}: {str(error)[:200]})"
+        try:
+            async with asyncio.timeout(timeout):
+                await registry.abandon_run(state.pool, command.run_id, reason)
+            recorded = "it is recorded as failed and will not run"
+        except UNAVAILABLE_ERRORS:
+            # The command was discarded unsent (shared.kafka.guarded), so it cannot run either.
+            recorded = "it was not sent and will not run"
+        raise ApiError(503, f"Kafka did not take the train command ({type(error).__name__}); run "
+                       f"{command.run_id} was not started: {recorded}. Send the request again.",
+                       run_id=command.run_id, run_status="failed") from None
     return {
         "run_id": command.run_id,
         "status": "queued",
@@ -105,7 +125,8 @@ async def run_status(
     run_id: str = Path(max_length=64, examples=["5b0c6f6c1f9e4c49a0a4f1d1e2c3b4a5"]),
     state: GatewayState = Depends(get_state),
 ) -> RunStatus:
-    run = await registry.get_run(state.pool, run_id)
+    async with dependency("reading the training run", state.settings.dependency_timeout_seconds):
+        run = await registry.get_run(state.pool, run_id)
     if run is None:
         raise ApiError(404, f"no training run {run_id!r}")
     return RunStatus(**run.model_dump())

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from services.gateway import metrics, queries
 from services.gateway.auth import require_api_key
-from services.gateway.errors import ApiError, invalid, json_response
+from services.gateway.errors import UNAVAILABLE_ERRORS, ApiError, dependency, invalid, json_response
+from services.gateway.idempotency import HEADER, checked_key, upload_dataset_id
 from services.gateway.routes.common import stream_named
 from services.gateway.schemas import AUTH_RESPONSES, ERROR_RESPONSES, ErrorBody, UploadAnswer
 from services.gateway.settings import GatewaySettings
@@ -27,7 +27,6 @@ from services.gateway.upload.events import EncodedChunk, RowProblem, encode_chun
 from services.gateway.upload.filetype import FileType, UnsupportedFile, detect
 from services.gateway.upload.receive import FILE_FIELD, BadForm, ReceivedFile, UploadTooLarge, receive_form
 from services.gateway.upload.xlsx import UnreadableXlsx, UnsafeXlsx, XlsxLimits, check_archive, xlsx_to_csv
-from shared.kafka.clients import send_all
 from shared.kafka.messages import Outgoing
 from shared.streams import StreamSpec
 
@@ -68,7 +67,8 @@ _UPLOAD_BODY = {
         **ERROR_RESPONSES,
         **AUTH_RESPONSES,
         413: {"model": ErrorBody, "description": "The file is over MAX_UPLOAD_BYTES or MAX_UPLOAD_ROWS."},
-        503: {"model": ErrorBody, "description": "Kafka did not take the rows."},
+        503: {"model": ErrorBody, "description": "Kafka or PostgreSQL did not take the upload (the answer says what "
+              "was published); send it again, with the same Idempotency-Key."},
     },
     openapi_extra=_UPLOAD_BODY,
 )
@@ -85,6 +85,7 @@ async def upload(request: Request, state: GatewayState = Depends(get_state)) -> 
 async def upload_table(request: Request, state: GatewayState) -> dict[str, Any]:
     """The upload itself (the API route and the console's upload form answer with it);
     raises ApiError for every refusal."""
+    key = checked_key(request.headers.get(HEADER))
     async with received_table(request, state.settings) as (fields, file, file_type, csv_path):
         stream_name = fields.get("stream", "").strip()
         if not stream_name:
@@ -96,7 +97,7 @@ async def upload_table(request: Request, state: GatewayState) -> dict[str, Any]:
             raise invalid(error.field, error.reason) from None
         except TooManyRows as error:
             raise ApiError(413, f"{error} (MAX_UPLOAD_ROWS)", limit_rows=state.settings.max_upload_rows) from None
-        return await _publish(state, stream, file, file_type, csv_path, layout)
+        return await _publish(state, stream, file, file_type, csv_path, layout, key)
 
 
 @contextlib.asynccontextmanager
@@ -164,11 +165,29 @@ def _next_encoded(parts: Iterator[list[Row]], stream: StreamSpec, dataset_id: st
 
 
 async def _publish(
-    state: GatewayState, stream: StreamSpec, file: ReceivedFile, file_type: FileType, path: Path, layout: CsvLayout
+    state: GatewayState, stream: StreamSpec, file: ReceivedFile, file_type: FileType, path: Path, layout: CsvLayout,
+    key: str | None,
 ) -> dict[str, Any]:
     settings = state.settings
+    timeout = settings.dependency_timeout_seconds
     topic = state.topics.raw(stream.name)
-    dataset_id = uuid.uuid4().hex
+    dataset_id = upload_dataset_id(stream.name, key) if key is not None else uuid.uuid4().hex
+    # Recorded before a single row is published: an upload PostgreSQL cannot
+    # record publishes nothing, and one cut short stays 'publishing' (never
+    # trained on) until a retry under the same key completes it.
+    async with dependency("recording the upload", timeout):
+        known = await queries.begin_dataset(
+            state.pool, dataset_id=dataset_id, stream=stream.name, filename=file.filename,
+            content_type=file.content_type, size_bytes=file.size, sha256=file.sha256, rows_total=layout.rows,
+        )
+    if known is not None:
+        if known["sha256"] != file.sha256:
+            raise invalid(HEADER, f"already used for a different file (dataset {dataset_id}, {known['filename']!r}): "
+                          "use a new key for a new file")
+        if known["status"] == "complete":
+            log.info("upload_replayed", dataset_id=dataset_id, stream=stream.name)
+            return _answer(dataset_id, stream, file, file_type, layout, topic, known["rows_accepted"],
+                           known["rows_rejected"], [], replayed=True)
     parts = chunks(iter_rows(path, layout), settings.upload_chunk_rows)
     accepted = 0
     rejected: list[RowProblem] = []
@@ -180,12 +199,14 @@ async def _publish(
             if encoded is None:
                 break
             try:
-                await send_all(state.producer, (Outgoing(topic, value, key) for key, value in encoded.messages))
-            except KafkaError as error:
+                await state.publisher.send(
+                    (Outgoing(topic, value, key_bytes) for key_bytes, value in encoded.messages), timeout)
+            except UNAVAILABLE_ERRORS as error:
                 log.error("upload_publish_failed", dataset_id=dataset_id, published=accepted, error=repr(error))
                 raise ApiError(
                     503, f"Kafka did not take the rows ({type(error).__name__}); {accepted} rows were published "
-                    f"under dataset {dataset_id} before the failure: send the file again",
+                    f"under dataset {dataset_id} before the failure, which stays incomplete and is not trained on. "
+                    + _retry_advice(key), dataset_id=dataset_id, rows_published=accepted,
                 ) from None
             accepted += len(encoded.messages)
             rejected_count += len(encoded.rejected)
@@ -196,15 +217,34 @@ async def _publish(
             parts.close()
         except ValueError:
             pass  # cancelled while a worker thread still reads it; it ends with the thread
+    try:
+        async with asyncio.timeout(timeout):
+            await queries.complete_dataset(state.pool, dataset_id, rows_accepted=accepted, rows_rejected=rejected_count)
+    except UNAVAILABLE_ERRORS as error:
+        log.error("upload_not_recorded", dataset_id=dataset_id, published=accepted, error=repr(error))
+        raise ApiError(
+            503, f"PostgreSQL could not record the upload as complete ({type(error).__name__}); its {accepted} rows "
+            f"were published under dataset {dataset_id}, which stays incomplete and is not trained on. "
+            + _retry_advice(key), dataset_id=dataset_id, rows_published=accepted,
+        ) from None
     metrics.UPLOAD_ROWS.labels(stream.name, "accepted").inc(accepted)
     metrics.UPLOAD_ROWS.labels(stream.name, "rejected").inc(rejected_count)
-    await queries.insert_dataset(
-        state.pool, dataset_id=dataset_id, stream=stream.name, filename=file.filename,
-        content_type=file.content_type, size_bytes=file.size, sha256=file.sha256,
-        rows_total=layout.rows, rows_accepted=accepted, rows_rejected=rejected_count,
-    )
     log.info("upload_done", dataset_id=dataset_id, stream=stream.name, file_type=file_type.value,
              accepted=accepted, rejected=rejected_count)
+    return _answer(dataset_id, stream, file, file_type, layout, topic, accepted, rejected_count, rejected)
+
+
+def _retry_advice(key: str | None) -> str:
+    if key is not None:
+        return (f"Send the file again with the same {HEADER}: its rows keep their event ids, so none is "
+                "scored twice, and the dataset completes.")
+    return (f"Send the file again (with an {HEADER} header, a retry republishes the same event ids and "
+            "nothing is scored twice).")
+
+
+def _answer(dataset_id: str, stream: StreamSpec, file: ReceivedFile, file_type: FileType, layout: CsvLayout,
+            topic: str, accepted: int, rejected_count: int, rejected: list[RowProblem],
+            *, replayed: bool = False) -> dict[str, Any]:
     return {
         "dataset_id": dataset_id,
         "stream": stream.name,
@@ -219,4 +259,5 @@ async def _publish(
         "rejected_truncated": rejected_count > len(rejected),
         "ignored_columns": layout.ignored,
         "topic": topic,
+        "replayed": replayed,
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from services.gateway.idempotency import row_event_id
 from services.gateway.upload.csvfile import Row
 from shared.events import SCHEMA_VERSION
 from shared.streams import StreamSpec
@@ -97,6 +98,8 @@ def encode_chunk(stream: StreamSpec, rows: list[Row], dataset_id: str) -> Encode
     out = encode_records(
         stream, [row.record for row in readable], source=UPLOAD, dataset_id=dataset_id,
         numbers=[row.number for row in readable],
+        # The same row of the same dataset has the same id on every retry.
+        event_ids=[row_event_id(dataset_id, row.number) for row in readable],
     )
     out.rejected.extend(unreadable)
     out.rejected.sort(key=lambda problem: problem.row)
