@@ -113,6 +113,32 @@ async def retry(
     return result
 
 
+class Backoff:
+    """The policy for a loop that retries across its iterations (a follower
+    that polls until stopped): ``failed`` counts a retry and gives the wait,
+    ``succeeded`` counts a recovery after failures."""
+
+    def __init__(self, service: str, operation: str, policy: RetryPolicy = POLICY) -> None:
+        self.service = service
+        self.operation = operation
+        self.policy = policy
+        self.failures = 0
+        declare(service, operation)
+
+    def failed(self, error: BaseException) -> float:
+        self.failures += 1
+        count(self.service, self.operation, "retried")
+        delay = self.policy.delay(self.failures)
+        log.warning("retrying", service=self.service, operation=self.operation, attempt=self.failures,
+                    error=f"{type(error).__name__}: {error}", backoff_s=round(delay, 3))
+        return delay
+
+    def succeeded(self) -> None:
+        if self.failures:
+            count(self.service, self.operation, "recovered")
+            self.failures = 0
+
+
 async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Wait ``seconds`` unless ``stop`` is set first (a stopping service does not sit out its back-off)."""
     try:

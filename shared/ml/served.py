@@ -33,6 +33,7 @@ from shared.kafka.partitions import topic_partitions
 from shared.ml import registry
 from shared.ml.registry import ModelRecord
 from shared.ml.serving import ServingModel
+from shared.retry import Backoff, pause
 from shared.streams.catalog import Catalog
 
 log = structlog.get_logger(__name__)
@@ -243,6 +244,7 @@ async def follow_registry(
     (broker or database away) keeps the models in hand and retries."""
     loop = asyncio.get_running_loop()
     next_refresh = loop.time() + refresh_seconds
+    backoff = Backoff(served.service, "model_sync")
     while not stop.is_set():
         try:
             batches = await consumer.getmany(timeout_ms=500)
@@ -251,11 +253,8 @@ async def follow_registry(
                     log.info("models_event", events=sum(len(b) for b in batches.values()))
                 await served.sync(db)
                 next_refresh = loop.time() + refresh_seconds
+            backoff.succeeded()
         except asyncio.CancelledError:
             raise
         except Exception as error:  # noqa: BLE001 - this task must outlive any one failure
-            log.warning("model_sync_failed", service=served.service, error=f"{type(error).__name__}: {error}")
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=min(refresh_seconds, 2.0))
-            except TimeoutError:
-                pass
+            await pause(stop, min(backoff.failed(error), refresh_seconds))

@@ -11,7 +11,6 @@ a stream without a restart.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from shared.events import StreamDeclared
 from shared.kafka.partitions import assign_from_start, topic_partitions
+from shared.retry import Backoff, pause
 from shared.streams.declaration import DeclarationInvalid, StreamSpec, parse_declaration
 
 log = structlog.get_logger(__name__)
@@ -122,6 +122,7 @@ class StreamsWatcher:
     """
 
     def __init__(self, bootstrap: str, topic: str, catalog: Catalog, client_id: str) -> None:
+        self.client_id = client_id
         self.catalog = catalog
         self.topic = topic
         self.consumer = AIOKafkaConsumer(
@@ -162,15 +163,12 @@ class StreamsWatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the topic until ``stop``; a broker away is waited out, not fatal."""
-        failures = 0
+        backoff = Backoff(self.client_id, "streams_watch")
         while not stop.is_set():
             try:
                 await self.poll()
-                failures = 0
+                backoff.succeeded()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 - keep the declarations in hand and retry
-                failures += 1
-                log.warning("streams_watch_failed", error=f"{type(error).__name__}: {error}", failures=failures)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=min(0.5 * 2**failures, 10.0))
+                await pause(stop, backoff.failed(error))

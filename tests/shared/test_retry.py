@@ -123,3 +123,18 @@ def test_fit_cuts_the_value_keeps_the_headers_and_says_so() -> None:
     assert cut.key == b"key" and message.value.startswith(cut.value) and len(cut.value) > 9_000
     small = Outgoing("dl", b"v", b"key", headers)
     assert fit(small, 10_000) is small
+
+
+def test_a_following_loop_backs_off_counts_its_retries_and_its_recovery() -> None:
+    def sample(outcome: str) -> float:
+        return retry.RETRIES.labels("tests", "follow", outcome)._value.get()
+
+    backoff = retry.Backoff("tests", "follow")
+    assert (sample("retried"), sample("recovered")) == (0, 0)  # declared at zero
+    delays = [backoff.failed(ConnectionError("away")) for _ in range(8)]
+    assert delays[0] <= retry.POLICY.initial_s + retry.POLICY.jitter_s
+    assert delays[2] > delays[0] and max(delays) <= retry.POLICY.max_s + retry.POLICY.jitter_s
+    backoff.succeeded()
+    backoff.succeeded()  # a recovery is counted once
+    assert (sample("retried"), sample("recovered")) == (8, 1)
+    assert backoff.failed(ConnectionError("away again")) <= retry.POLICY.initial_s + retry.POLICY.jitter_s
