@@ -210,3 +210,22 @@ async def test_a_restarted_trainer_clears_unfinished_writes_and_republishes_the_
     assert [(e.model_id, e.version, e.active) for e in events] == [(champion.id, champion.version, True)]
     assert not any(directory.exists() for directory in unfinished)
     assert (task_dir / f"v{champion.version}").is_dir() and not_mine.is_dir()
+
+
+async def test_a_command_delivered_after_the_gateway_abandoned_its_run_never_executes(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    """The gateway records the run, fails to send the command in time, marks
+    the run abandoned and answers 503; the command reaches Kafka later."""
+    await produce(kafka_bootstrap, topics.features("people"), features_events(PEOPLE, 200, seed=6))
+    late = TrainCommand(stream="people", task="income", algorithm="xgboost", hyperparameters={"n_estimators": 10})
+    marker = TrainCommand(stream="people", task="income", algorithm="xgboost", hyperparameters={"n_estimators": 10})
+    pool = database.pool
+    await registry.queue_run(pool, late.run_id, "people", "income", "xgboost", {})
+    assert await registry.abandon_run(pool, late.run_id, "abandoned: Kafka did not acknowledge in 3 s")
+    async with running(partial(run_trainer, _settings(kafka_bootstrap, database, topics, tmp_path))):
+        await produce(kafka_bootstrap, topics.commands, [late, marker], keys=["people"] * 2)
+        await wait_for(partial(_finished, pool, marker.run_id), timeout=40, message="marker run")
+    assert [m.run_id for m in await registry.list_models(pool, "people", "income")] == [marker.run_id]
+    run = await registry.get_run(pool, late.run_id)
+    assert (run.status, run.model_id) == ("failed", None) and run.error.startswith("abandoned")
