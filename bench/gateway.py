@@ -56,11 +56,17 @@ def batch_body(spec: StreamSpec, task: TaskSpec, rows: int) -> dict[str, Any]:
     return {"task": task.name, "records": records}
 
 
-def _answers(url: str, body: dict[str, Any]) -> bool:
+def _answer(url: str, body: dict[str, Any]) -> str | None:
+    """None when ``url`` answers ``body`` with 200, else what it did answer."""
     try:
-        return httpx.post(url, json=body, timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
+        answer = httpx.post(url, json=body, timeout=5)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}: {error}"
+    return None if answer.status_code == 200 else f"{answer.status_code} {answer.text[:300]}"
+
+
+def _answers(url: str, body: dict[str, Any]) -> bool:
+    return _answer(url, body) is None
 
 
 def _load(url: str, body: dict[str, Any], bench: Bench, connections: int | None = None) -> dict[str, Any]:
@@ -103,8 +109,9 @@ async def gateway(bench: Bench, prepared: dict[tuple[str, str], PreparedModel]) 
                 ("predict", "/predict", predict_body, LEGACY_CLUSTER_TASK),
                 ("batch", f"/v1/streams/{stream.name}/predict", batch, f"{stream.name}/{task.name}"),
             ):
-                if not _answers(url + path, body):
-                    raise RuntimeError(f"the gateway does not answer {path} with 200")
+                refused = _answer(url + path, body)
+                if refused is not None:
+                    raise RuntimeError(f"the gateway does not answer {path} with 200: {refused}")
                 result[name] = await asyncio.to_thread(_load, url + path, body, bench)
                 result[name]["task"] = answers_for
             # One connection: the time a request takes with no queue in front of it.

@@ -168,10 +168,9 @@ def _today() -> datetime:
             responses={**UNAVAILABLE})
 async def dados_geral(state: GatewayState = Depends(get_state)) -> Response:
     """As the original water-pressure API answered: a JSON array of every
-    sensor's hours from a year ago to today (UTC), with the keys ``xid``,
-    ``hora``, ``data``, ``media_hora``, ``desvio_padrao_30_dias``, ``alerta``
-    (``Normal`` or ``Anormal``), ``tipo``, ``latitude``, ``longitude`` and
-    ``bairro``. Streamed: the array is sent as it is read."""
+    sensor's hours from a year ago to today (UTC), with the original's keys
+    field for field (declared in legacy_sensors.yaml, the alert state as
+    ``Normal`` or ``Anormal``). Streamed: the array is sent as it is read."""
     spec = _sensors_stream(state)
     shape = legacy_shape()
     today = _today()
