@@ -391,8 +391,23 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
                 "SELECT count(*) FROM training_runs WHERE status = 'running' AND NOT (run_id = ANY($1::text[]))",
                 known_runs))
 
+        async def scored_not_committed() -> int:
+            """Events the consumer wrote rows for beyond its committed
+            offsets: delivered again to its successor (read with no member
+            in the group, so the offsets hold still)."""
+            committed = await committed_offsets(bootstrap, f"{topics.prefix}consumer")
+            pending = [e for topic in features_topics(topics) for record in await read_all(bootstrap, topic)
+                       if record.offset >= committed.get(TopicPartition(topic, record.partition), 0)
+                       for e in event_ids([record])]
+            return int(await pool.fetchval(
+                "SELECT count(DISTINCT event_id) FROM predictions WHERE event_id = ANY($1::text[])", pending))
+
+        redelivered_scored = 0
+        # The normalizer first: its successor waits for the dead member's
+        # session to end, then catches up a backlog, so the consumer killed
+        # next is busy with it.
         for round_ in range(1, KILL_ROUNDS + 1):
-            for name in ("consumer", "normalizer", "trainer"):
+            for name in ("normalizer", "consumer", "trainer"):
                 victim = services[name]
                 # Each kill lands on a process that is doing its work.
                 if name == "consumer":
@@ -408,6 +423,10 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
                 assert generator.alive(), f"the generator stopped before the kills were over:\n{log_tail(generator.log)}"
                 up = time.monotonic() - victim.started_at
                 victim.sigkill()
+                if name == "consumer":
+                    written = await scored_not_committed()
+                    redelivered_scored += written
+                    detail += f" ({written} events scored and not committed)"
                 if name == "trainer":
                     # Its runs in progress stay 'running' for ever.
                     known_runs[:] = [r["run_id"] for r in await pool.fetch(
@@ -423,6 +442,12 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
         lag = await remaining(lambda: _nonzero(lags(bootstrap, topics)), 60)
         catch_up = time.monotonic() - catch_up_began
         exited = {name: s.process.returncode for name, s in services.items() if not s.alive()}
+        flow_ids = [e for ids in outcome.flow.values() for e in ids]
+        served_versions = await pool.fetchval(
+            """SELECT count(DISTINCT (task, model_version)) FROM predictions
+               WHERE event_id = ANY($1::text[]) AND status = 'scored' AND role = 'champion'""", flow_ids)
+        models = await pool.fetchval("SELECT count(*) FROM models")
+        orphaned_runs = await pool.fetchval("SELECT count(*) FROM training_runs WHERE status = 'running'")
 
     acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
     # An event the broker wrote but never acknowledged may be there too.
@@ -439,6 +464,10 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
         "predictions_missing": len(not_scored),
         "flow_served_not_once": len(not_once),
         "kills": len(kills),
+        "scored_redelivered_after_kills": redelivered_scored,
+        "models_registered": models,
+        "model_versions_serving_flow": served_versions,
+        "runs_left_running_by_kills": orphaned_runs,
         "lag_left": sum(dict(lag).values()) if lag else 0,
         "pipeline_ready_s": round(ready, 1),
         "catch_up_s": round(catch_up, 1),
