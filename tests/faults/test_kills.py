@@ -313,6 +313,11 @@ class Outcome:
         flow = {(e, task.name) for s, ids in self.flow.items() for e in ids for task in STREAMS[s].tasks}
         return {key: self.rows.get(key, (0, 0, 0))[1] for key in flow if self.rows.get(key, (0, 0, 0))[1] != 1}
 
+    def served_twice(self) -> list[tuple[str, str]]:
+        """Any event and task (the first events' included) with more than
+        one served row; the unique index predictions_one_served forbids it."""
+        return sorted(key for key, (_, served, _) in self.rows.items() if served > 1)
+
     def figures(self) -> dict[str, int]:
         flow_ids = [e for ids in self.flow.values() for e in ids]
         return {
@@ -481,6 +486,7 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
     assert not outcome.dead, f"{len(outcome.dead)} events dead-lettered, e.g. {sorted(outcome.dead)[:5]}"
     assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
     assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
+    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
     assert not unversioned, f"served rows without a model version: {unversioned[:5]}"
     assert not lag, f"consumer-group lag left: {lag}"
     assert not exited, f"services exited after their last restart: {exited}"
@@ -588,6 +594,7 @@ async def _broker_crashes(broker: LocalKafkaCluster, database: Database, tmp_pat
     assert not outcome.dead, f"{len(outcome.dead)} events dead-lettered, e.g. {sorted(outcome.dead)[:5]}"
     assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
     assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
+    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
     assert not lag, f"consumer-group lag left: {lag}"
     assert not exited, f"services exited: {exited}"
     assert not restarted, f"services restarted: {restarted}"
@@ -732,6 +739,7 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
     assert not committed_unwritten, f"offsets committed for rows never written: {sorted(committed_unwritten)[:5]}"
     assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
     assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
+    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
     assert not lag, f"consumer-group lag left: {lag}"
     assert not exited, f"services exited: {exited}"
     assert not restarted, f"services restarted: {restarted}"
