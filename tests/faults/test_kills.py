@@ -389,6 +389,7 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
             return await prediction_rows(pool)
 
         known_runs: list[str] = []
+        interrupted: set[str] = set()
 
         async def new_run_running() -> bool:
             # A run of the current trainer: not one a killed trainer left 'running'.
@@ -433,9 +434,10 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
                     redelivered_scored += written
                     detail += f" ({written} events scored and not committed)"
                 if name == "trainer":
-                    # Its runs in progress stay 'running' for ever.
+                    # Its runs in progress: the next trainer must fail them.
                     known_runs[:] = [r["run_id"] for r in await pool.fetch(
                         "SELECT run_id FROM training_runs WHERE status = 'running'")]
+                    interrupted.update(known_runs)
                 victim.start()
                 kills.append(f"round {round_}: {name} killed {detail}, {up:.1f} s after its start")
 
@@ -452,7 +454,10 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
             """SELECT count(DISTINCT (task, model_version)) FROM predictions
                WHERE event_id = ANY($1::text[]) AND status = 'scored' AND role = 'champion'""", flow_ids)
         models = await pool.fetchval("SELECT count(*) FROM models")
-        orphaned_runs = await pool.fetchval("SELECT count(*) FROM training_runs WHERE status = 'running'")
+        # The last trainer started after the last kill, so it has failed them.
+        orphaned_runs = [r["run_id"] for r in await pool.fetch(
+            "SELECT run_id FROM training_runs WHERE run_id = ANY($1::text[]) AND status <> 'failed'",
+            list(interrupted))]
 
     acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
     # An event the broker wrote but never acknowledged may be there too.
@@ -472,7 +477,8 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
         "scored_redelivered_after_kills": redelivered_scored,
         "models_registered": models,
         "model_versions_serving_flow": served_versions,
-        "runs_left_running_by_kills": orphaned_runs,
+        "runs_interrupted_by_kills": len(interrupted),
+        "interrupted_runs_not_failed": len(orphaned_runs),
         "lag_left": sum(dict(lag).values()) if lag else 0,
         "pipeline_ready_s": round(ready, 1),
         "catch_up_s": round(catch_up, 1),
@@ -490,6 +496,7 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
     assert not unversioned, f"served rows without a model version: {unversioned[:5]}"
     assert not lag, f"consumer-group lag left: {lag}"
     assert not exited, f"services exited after their last restart: {exited}"
+    assert not orphaned_runs, f"runs a killed trainer left, not failed by the next one: {orphaned_runs}"
 
 
 async def _nonzero(measured: Awaitable[dict[str, int]]) -> set[tuple[str, int]]:
