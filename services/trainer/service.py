@@ -51,6 +51,12 @@ async def run(settings: TrainerSettings, stop: asyncio.Event) -> None:
     tasks: list[asyncio.Task[None]] = []
     try:
         await apply_migrations(pool)
+        # Before this trainer schedules runs of its own: those a killed
+        # predecessor left 'running' would otherwise stay so for ever.
+        abandoned = await registry.abandon_scheduled_runs(
+            pool, settings.train_streams or None, "interrupted: the trainer stopped during the run")
+        if abandoned:
+            log.warning("scheduled_runs_abandoned", runs=abandoned)
         await watcher.start()
         removed = await asyncio.to_thread(remove_unfinished, settings.artifact_dir,
                                           [name for name in catalog.names() if settings.serves(name)])

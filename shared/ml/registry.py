@@ -6,6 +6,7 @@ here and nowhere else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -353,6 +354,23 @@ async def fail_run(db: Executor, run_id: str, error: str) -> None:
         "UPDATE training_runs SET status = 'failed', finished_at = now(), error = $2 WHERE run_id = $1",
         run_id, error[:2000],
     )
+
+
+async def abandon_scheduled_runs(db: Executor, streams: Sequence[str] | None, error: str) -> list[str]:
+    """Fail the scheduled runs of ``streams`` (all when None) still 'queued'
+    or 'running'; returns their ids. A trainer calls it as it starts: a
+    scheduled run has no command that delivers it again, so one its
+    predecessor was killed in would stay 'running' for ever (seen in
+    tests/faults/test_kills.py). Commanded runs are left alone: their command
+    is delivered again and runs them to the end."""
+    rows = await db.fetch(
+        """UPDATE training_runs SET status = 'failed', finished_at = now(), error = $2
+           WHERE trigger = 'schedule' AND status IN ('queued', 'running')
+             AND ($1::text[] IS NULL OR stream = ANY($1::text[]))
+           RETURNING run_id""",
+        list(streams) if streams is not None else None, error[:2000],
+    )
+    return sorted(row["run_id"] for row in rows)
 
 
 async def get_run(db: Executor, run_id: str) -> TrainingRun | None:

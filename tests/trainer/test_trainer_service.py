@@ -229,3 +229,30 @@ async def test_a_command_delivered_after_the_gateway_abandoned_its_run_never_exe
     assert [m.run_id for m in await registry.list_models(pool, "people", "income")] == [marker.run_id]
     run = await registry.get_run(pool, late.run_id)
     assert (run.status, run.model_id) == ("failed", None) and run.error.startswith("abandoned")
+
+
+async def test_start_fails_scheduled_runs_a_killed_trainer_left_running(
+    kafka_bootstrap: str, database: Database, topics: Topics, tmp_path: Path
+) -> None:
+    # What a trainer SIGKILLed mid-fit leaves: its scheduled run 'running'
+    # (nothing delivers it again), a commanded one too (its command is
+    # delivered again and runs it). Another stream's runs are another
+    # replica's.
+    pool = database.pool
+    runs = {"scheduled": "r-scheduled", "queued": "r-queued", "commanded": "r-commanded", "other": "r-other"}
+    await registry.queue_run(pool, runs["scheduled"], "people", "income", None, {}, "schedule")
+    await registry.start_run(pool, runs["scheduled"])
+    await registry.queue_run(pool, runs["queued"], "people", "income", None, {}, "schedule")
+    await registry.queue_run(pool, runs["commanded"], "people", "income", None, {}, "command")
+    await registry.start_run(pool, runs["commanded"])
+    await registry.queue_run(pool, runs["other"], "energy", "carbon", None, {}, "schedule")
+    await registry.start_run(pool, runs["other"])
+    settings = _settings(kafka_bootstrap, database, topics, tmp_path)
+    async with running(partial(run_trainer, settings)):
+        await wait_for(partial(_finished, pool, runs["scheduled"]), timeout=30, message="the stale run still running")
+    status = {name: await registry.get_run(pool, run_id) for name, run_id in runs.items()}
+    for name in ("scheduled", "queued"):
+        assert (status[name].status, status[name].error) == ("failed", "interrupted: the trainer stopped during the run")
+        assert status[name].finished_at is not None
+    assert status["commanded"].status == "running"
+    assert status["other"].status == "running"
