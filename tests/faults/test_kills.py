@@ -641,18 +641,6 @@ async def test_postgres_down_30s_nothing_dead_lettered_nothing_committed_unwritt
         await asyncio.to_thread(server.stop)
 
 
-def _halt(server: LocalPostgres) -> None:
-    """An immediate shutdown: the server processes quit without a checkpoint,
-    as in a crash; the next start recovers from the WAL."""
-    stopped = server._pg_ctl("stop", "-m", "immediate", "-w", "-t", "30")
-    assert stopped.returncode == 0, f"pg_ctl stop failed: {stopped.stdout}{stopped.stderr}"
-
-
-def _resume(server: LocalPostgres) -> None:
-    server._start_server()
-    server._wait_until_ready()
-
-
 async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_path: Path,
                            unique_name: Callable[..., str], record_property: Callable[[str, object], None],
                            began: float) -> None:
@@ -677,7 +665,7 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
             await grows(rows_total, 20, 120, "the pipeline scores before the outage")
             await pool.close()  # its connections would not survive the shutdown
             before = await committed_offsets(bootstrap, consumer_group)
-            await asyncio.to_thread(_halt, server)
+            await asyncio.to_thread(server.halt)
             halted = time.monotonic()
             # The deliberate outage; events keep arriving meanwhile.
             await asyncio.sleep(DATABASE_OUTAGE_S)
@@ -685,7 +673,7 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
             for name, service in services.items():
                 assert service.alive(), f"{name} died with the database:\n{log_tail(service.log)}"
             assert generator.alive(), f"the generator stopped during the outage:\n{log_tail(generator.log)}"
-            await asyncio.to_thread(_resume, server)
+            await asyncio.to_thread(server.resume)
             back = time.monotonic()
             pool = await create_pool(dsn, max_size=4)
             await grows(rows_total, 20, 120, "the pipeline scores again after the database returned")
