@@ -454,10 +454,14 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
             """SELECT count(DISTINCT (task, model_version)) FROM predictions
                WHERE event_id = ANY($1::text[]) AND status = 'scored' AND role = 'champion'""", flow_ids)
         models = await pool.fetchval("SELECT count(*) FROM models")
-        # The last trainer started after the last kill, so it has failed them.
-        orphaned_runs = [r["run_id"] for r in await pool.fetch(
-            "SELECT run_id FROM training_runs WHERE run_id = ANY($1::text[]) AND status <> 'failed'",
-            list(interrupted))]
+        # The trainer started after the last kill fails them as it starts,
+        # which may come after the pipeline has caught up: wait for it.
+        async def not_failed() -> set[str]:
+            return {r["run_id"] for r in await pool.fetch(
+                "SELECT run_id FROM training_runs WHERE run_id = ANY($1::text[]) AND status <> 'failed'",
+                list(interrupted))}
+
+        orphaned_runs = sorted(await remaining(not_failed, 60))
 
     acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
     # An event the broker wrote but never acknowledged may be there too.
