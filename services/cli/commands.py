@@ -14,6 +14,7 @@ import orjson
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from services.cli.client import CliError, Gateway
+from services.cli.follow import follow
 from services.cli.output import err, metrics_text, out, print_json, table
 from services.cli.progress import ProgressReader
 
@@ -145,26 +146,10 @@ def train(gateway: Gateway, args: argparse.Namespace) -> int:
             request[name] = getattr(args, name)
     accepted = gateway.json("POST", "/train", json=request)
     run_id = accepted["run_id"]
-    if args.no_wait:
-        if args.json:
-            print_json(accepted)
-        else:
-            out.print(f"run {run_id} queued; follow it: fluxo train-status {run_id}")
+    run = follow(gateway, args, accepted, what="run", job_id=run_id, status_path=f"/train/{run_id}",
+                 status_command="train-status", waiting_for="trainer")
+    if run is None:
         return 0
-    err.print(f"run {run_id} queued; waiting for the trainer...")
-    deadline = time.monotonic() + args.wait_timeout
-    status = accepted["status"]
-    while True:
-        run = gateway.json("GET", f"/train/{run_id}")
-        if run["status"] != status:
-            status = run["status"]
-            err.print(f"run {run_id}: {status}")
-        if status in ("done", "failed"):
-            break
-        if time.monotonic() > deadline:
-            raise CliError(f"run {run_id} still {status} after {args.wait_timeout:g} s; "
-                           f"check later with: fluxo train-status {run_id}")
-        time.sleep(args.poll)
     return _report_run(run, args.json)
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
-from services.cli.client import CliError, Gateway
-from services.cli.output import err, out, print_json, table
-
-FINISHED = ("done", "failed")
+from services.cli.client import Gateway
+from services.cli.follow import follow
+from services.cli.output import out, print_json, table
 
 
 def add_parsers(command: Any) -> None:
@@ -28,26 +26,10 @@ def add_parsers(command: Any) -> None:
 def export(gateway: Gateway, args: argparse.Namespace) -> int:
     accepted = gateway.json("POST", "/v1/exports", json={"streams": args.stream, "kinds": args.kind})
     export_id = accepted["id"]
-    if args.no_wait:
-        if args.json:
-            print_json(accepted)
-        else:
-            out.print(f"export {export_id} queued; follow it: fluxo export-status {export_id}")
+    found = follow(gateway, args, accepted, what="export", job_id=export_id, status_path=f"/v1/exports/{export_id}",
+                   status_command="export-status", waiting_for="exporter")
+    if found is None:
         return 0
-    err.print(f"export {export_id} queued; waiting for the exporter...")
-    deadline = time.monotonic() + args.wait_timeout
-    status = accepted["status"]
-    while True:
-        found = gateway.json("GET", f"/v1/exports/{export_id}")
-        if found["status"] != status:
-            status = found["status"]
-            err.print(f"export {export_id}: {status}")
-        if status in FINISHED:
-            break
-        if time.monotonic() > deadline:
-            raise CliError(f"export {export_id} still {status} after {args.wait_timeout:g} s; "
-                           f"check later with: fluxo export-status {export_id}")
-        time.sleep(args.poll)
     return _report(found, args.json)
 
 

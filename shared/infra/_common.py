@@ -8,10 +8,13 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, NoReturn, Self, TypeVar
+
+from .ports import port_open
 
 T = TypeVar("T")
 
@@ -82,6 +85,27 @@ def apt_install(package: str, *, hint: str) -> None:
             raise RuntimeError(f"{' '.join(command)} took over 15 minutes ({hint})") from None
         if result.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed ({hint}):\n{result.stderr[-2000:]}")
+
+
+def wait_until_serving(
+    process: subprocess.Popen[bytes], port: int, probe: Callable[[], object], timeout: float, interval: float,
+    fail: Callable[[str], NoReturn],
+) -> None:
+    """Poll until ``port`` is open and ``probe()`` succeeds; ``fail(reason)``
+    if the process exits first or ``timeout`` passes (with the last error)."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            fail(f"exited with code {process.returncode}")
+        if port_open(port):
+            try:
+                probe()
+                return
+            except Exception as exc:  # noqa: BLE001 - not serving yet: keep polling
+                last_error = exc
+        time.sleep(interval)
+    fail(f"not ready after {timeout:.0f} s (last error: {last_error!r})")
 
 
 class LocalServer:

@@ -13,13 +13,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import IO, NoReturn
 
-from ._common import LocalServer, require_executables, run_coroutine, tail
-from .ports import HOST, free_port, port_open
+from ._common import LocalServer, require_executables, run_coroutine, tail, wait_until_serving
+from .ports import HOST, free_port
 
 KAFKA_VERSION = "4.1.1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -275,19 +274,7 @@ class LocalKafka(LocalServer):
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None and self.port is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: BaseException | None = None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._fail(f"exited with code {self._process.returncode}")
-            if port_open(self.port):
-                try:
-                    probe_kafka(self.bootstrap)
-                    return
-                except Exception as exc:  # not ready yet: keep polling
-                    last_error = exc
-            time.sleep(0.2)
-        self._fail(f"not ready after {self.startup_timeout:.0f} s (last error: {last_error!r})")
+        wait_until_serving(self._process, self.port, lambda: probe_kafka(self.bootstrap), self.startup_timeout, 0.2, self._fail)
 
     def _fail(self, reason: str) -> NoReturn:
         log = tail(self.log_path) if self.log_path else ""

@@ -15,16 +15,15 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
-from ._common import LocalServer, require_executables, tail
+from ._common import LocalServer, require_executables, tail, wait_until_serving
 from .kafka import cache_root
-from .ports import HOST, free_port, port_open
+from .ports import HOST, free_port
 
 if TYPE_CHECKING:
     from pyarrow.fs import S3FileSystem
@@ -288,19 +287,7 @@ class LocalS3(LocalServer):
 
     def _wait_until_ready(self) -> None:
         assert self._process is not None and self.port is not None
-        deadline = time.monotonic() + self.startup_timeout
-        last_error: BaseException | None = None
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                self._fail(f"exited with code {self._process.returncode}")
-            if port_open(self.port):
-                try:
-                    probe_s3(self.endpoint)
-                    return
-                except Exception as exc:  # not serving yet: keep polling
-                    last_error = exc
-            time.sleep(0.1)
-        self._fail(f"not ready after {self.startup_timeout:.0f} s (last error: {last_error!r})")
+        wait_until_serving(self._process, self.port, lambda: probe_s3(self.endpoint), self.startup_timeout, 0.1, self._fail)
 
     def _fail(self, reason: str) -> NoReturn:
         log = tail(self.log_path) if self.log_path else ""

@@ -284,6 +284,14 @@ class Outcome:
         self.features: dict[str, list[str]] = {}
         self.dead: set[str] = set()
         self.rows: dict[tuple[str, str], tuple[int, int, int]] = {}
+        # Set by settle(): what is still missing once the pipeline caught up.
+        self.not_normalized: set[str] = set()
+        self.not_scored: set[tuple[str, str]] = set()
+        self.lag: set[tuple[str, int]] = set()
+        self.catch_up_s = 0.0
+        self.acknowledged: dict[str, int] = {}
+        self.lost: dict[str, int] = {}
+        self.not_once: dict[tuple[str, str], int] = {}
 
     async def read_topics(self) -> None:
         self.raw = await ids_per_stream(self.bootstrap, self.topics.raw)
@@ -317,6 +325,41 @@ class Outcome:
         """Any event and task (the first events' included) with more than
         one served row; the unique index predictions_one_served forbids it."""
         return sorted(key for key, (_, served, _) in self.rows.items() if served > 1)
+
+    async def settle(self, pool: asyncpg.Pool, flow_acked: dict[str, int], lag_timeout: float) -> None:
+        """Wait (bounded) until every event is normalized and scored and the
+        groups have no lag; then what is still missing is in the attributes."""
+        began = time.monotonic()
+        self.not_normalized = await remaining(self.unnormalized, 120)
+        self.not_scored = await remaining(lambda: self.unscored(pool), 120)
+        self.lag = await remaining(lambda: _nonzero(lags(self.bootstrap, self.topics)), lag_timeout)
+        self.catch_up_s = time.monotonic() - began
+        self.acknowledged = {s: len(set(self.first[s])) + flow_acked.get(s, 0) for s in STREAMS}
+        # An event the broker wrote but never acknowledged may be there too.
+        self.lost = {s: max(self.acknowledged[s] - len(set(self.raw[s])), 0) for s in STREAMS}
+        self.not_once = self.flow_not_served_once()
+
+    def delivery_figures(self) -> dict[str, int]:
+        return {
+            **self.figures(),
+            "not_normalized": len(self.not_normalized),
+            "predictions_missing": len(self.not_scored),
+            "flow_served_not_once": len(self.not_once),
+        }
+
+    def assert_delivered(self) -> None:
+        """What every scenario promises: nothing acknowledged lost, every
+        event normalized (the generator sends none invalid, so a dead letter
+        is a valid event lost) and scored, one served row per event and
+        task, no lag."""
+        lost, not_normalized, not_scored = self.lost, self.not_normalized, self.not_scored
+        assert lost == {s: 0 for s in STREAMS}, f"acknowledged events missing from the raw topics: {lost}"
+        assert not not_normalized, f"{len(not_normalized)} events never normalized, e.g. {sorted(not_normalized)[:5]}"
+        assert not self.dead, f"{len(self.dead)} events dead-lettered, e.g. {sorted(self.dead)[:5]}"
+        assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
+        assert not self.not_once, f"flow events without exactly one served row: {dict(list(self.not_once.items())[:5])}"
+        assert not self.served_twice(), f"events served twice: {self.served_twice()[:5]}"
+        assert not self.lag, f"consumer-group lag left: {self.lag}"
 
     def figures(self) -> dict[str, int]:
         flow_ids = [e for ids in self.flow.values() for e in ids]
@@ -442,12 +485,8 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
                 kills.append(f"round {round_}: {name} killed {detail}, {up:.1f} s after its start")
 
         flow_acked = await stop_flow(generator)
-        catch_up_began = time.monotonic()
         outcome = Outcome(bootstrap, topics, first)
-        not_normalized = await remaining(outcome.unnormalized, 120)
-        not_scored = await remaining(lambda: outcome.unscored(pool), 120)
-        lag = await remaining(lambda: _nonzero(lags(bootstrap, topics)), 60)
-        catch_up = time.monotonic() - catch_up_began
+        await outcome.settle(pool, flow_acked, 60)
         exited = {name: s.process.returncode for name, s in services.items() if not s.alive()}
         flow_ids = [e for ids in outcome.flow.values() for e in ids]
         served_versions = await pool.fetchval(
@@ -463,42 +502,28 @@ async def test_workers_sigkilled_mid_stream_lose_nothing_and_serve_one_row(
 
         orphaned_runs = sorted(await remaining(not_failed, 60))
 
-    acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
-    # An event the broker wrote but never acknowledged may be there too.
-    lost = {s: max(acknowledged[s] - len(set(outcome.raw[s])), 0) for s in STREAMS}
-    not_once = outcome.flow_not_served_once()
     unversioned = [key for key, (_, served, version) in outcome.rows.items()
                    if served and version <= 0]
     figures = {
-        "acknowledged": sum(acknowledged.values()),
+        "acknowledged": sum(outcome.acknowledged.values()),
         "acknowledged_during_kills": sum(flow_acked.values()),
-        "lost": sum(lost.values()),
-        **outcome.figures(),
-        "not_normalized": len(not_normalized),
-        "predictions_missing": len(not_scored),
-        "flow_served_not_once": len(not_once),
+        "lost": sum(outcome.lost.values()),
+        **outcome.delivery_figures(),
         "kills": len(kills),
         "scored_redelivered_after_kills": redelivered_scored,
         "models_registered": models,
         "model_versions_serving_flow": served_versions,
         "runs_interrupted_by_kills": len(interrupted),
         "interrupted_runs_not_failed": len(orphaned_runs),
-        "lag_left": sum(dict(lag).values()) if lag else 0,
+        "lag_left": sum(dict(outcome.lag).values()) if outcome.lag else 0,
         "pipeline_ready_s": round(ready, 1),
-        "catch_up_s": round(catch_up, 1),
+        "catch_up_s": round(outcome.catch_up_s, 1),
         "test_s": round(time.monotonic() - began, 1),
     }
     report("worker kills", figures, record_property, kills)
 
-    assert lost == {s: 0 for s in STREAMS}, f"acknowledged events missing from the raw topics: {lost}"
-    assert not not_normalized, f"{len(not_normalized)} events never normalized, e.g. {sorted(not_normalized)[:5]}"
-    # The generator sent none invalid: a dead letter is a valid event lost.
-    assert not outcome.dead, f"{len(outcome.dead)} events dead-lettered, e.g. {sorted(outcome.dead)[:5]}"
-    assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
-    assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
-    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
+    outcome.assert_delivered()
     assert not unversioned, f"served rows without a model version: {unversioned[:5]}"
-    assert not lag, f"consumer-group lag left: {lag}"
     assert not exited, f"services exited after their last restart: {exited}"
     assert not orphaned_runs, f"runs a killed trainer left, not failed by the next one: {orphaned_runs}"
 
@@ -569,44 +594,27 @@ async def _broker_crashes(broker: LocalKafkaCluster, database: Database, tmp_pat
             assert generator.alive(), f"the generator died with the broker:\n{log_tail(generator.log)}"
 
         flow_acked = await stop_flow(generator)
-        catch_up_began = time.monotonic()
         outcome = Outcome(bootstrap, topics, first)
-        not_normalized = await remaining(outcome.unnormalized, 120)
-        not_scored = await remaining(lambda: outcome.unscored(pool), 120)
-        lag = await remaining(lambda: _nonzero(lags(bootstrap, topics)), 90)
-        catch_up = time.monotonic() - catch_up_began
+        await outcome.settle(pool, flow_acked, 90)
         exited = {name: s.process.returncode for name, s in services.items() if not s.alive()}
         restarted = {name for name, s in services.items() if s.starts != 1 or s.process.pid != pids[name]}
 
-    acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
-    # An event the broker wrote but never acknowledged may be there too.
-    lost = {s: max(acknowledged[s] - len(set(outcome.raw[s])), 0) for s in STREAMS}
-    not_once = outcome.flow_not_served_once()
     figures = {
-        "acknowledged": sum(acknowledged.values()),
+        "acknowledged": sum(outcome.acknowledged.values()),
         "acknowledged_during_crashes": sum(flow_acked.values()),
-        "lost": sum(lost.values()),
+        "lost": sum(outcome.lost.values()),
         "raw_duplicates": sum(len(ids) - len(set(ids)) for ids in outcome.raw.values()),
-        **outcome.figures(),
-        "not_normalized": len(not_normalized),
-        "predictions_missing": len(not_scored),
-        "flow_served_not_once": len(not_once),
-        "lag_left": sum(dict(lag).values()) if lag else 0,
+        **outcome.delivery_figures(),
+        "lag_left": sum(dict(outcome.lag).values()) if outcome.lag else 0,
         "services_exited": len(exited),
         "pipeline_ready_s": round(ready, 1),
         "slowest_recovery_s": round(max(recoveries), 1),
-        "catch_up_s": round(catch_up, 1),
+        "catch_up_s": round(outcome.catch_up_s, 1),
         "test_s": round(time.monotonic() - began, 1),
     }
     report("broker kills", figures, record_property, crashes)
 
-    assert lost == {s: 0 for s in STREAMS}, f"acknowledged events missing from the raw topics: {lost}"
-    assert not not_normalized, f"{len(not_normalized)} events never normalized, e.g. {sorted(not_normalized)[:5]}"
-    assert not outcome.dead, f"{len(outcome.dead)} events dead-lettered, e.g. {sorted(outcome.dead)[:5]}"
-    assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
-    assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
-    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
-    assert not lag, f"consumer-group lag left: {lag}"
+    outcome.assert_delivered()
     assert not exited, f"services exited: {exited}"
     assert not restarted, f"services restarted: {restarted}"
 
@@ -685,9 +693,7 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
 
             flow_acked = await stop_flow(generator)
             outcome = Outcome(bootstrap, topics, first)
-            not_normalized = await remaining(outcome.unnormalized, 120)
-            not_scored = await remaining(lambda: outcome.unscored(pool), 120)
-            lag = await remaining(lambda: _nonzero(lags(bootstrap, topics)), 90)
+            await outcome.settle(pool, flow_acked, 90)
             catch_up = time.monotonic() - back
             exited = {name: s.process.returncode for name, s in services.items() if not s.alive()}
             restarted = {name for name, s in services.items() if s.starts != 1 or s.process.pid != pids[name]}
@@ -708,21 +714,14 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
     finally:
         await pool.close()
 
-    acknowledged = {s: len(set(first[s])) + flow_acked.get(s, 0) for s in STREAMS}
-    # An event the broker wrote but never acknowledged may be there too.
-    lost = {s: max(acknowledged[s] - len(set(outcome.raw[s])), 0) for s in STREAMS}
-    not_once = outcome.flow_not_served_once()
     figures = {
-        "acknowledged": sum(acknowledged.values()),
+        "acknowledged": sum(outcome.acknowledged.values()),
         "acknowledged_during_flow": sum(flow_acked.values()),
-        "lost": sum(lost.values()),
-        **outcome.figures(),
-        "not_normalized": len(not_normalized),
-        "predictions_missing": len(not_scored),
-        "flow_served_not_once": len(not_once),
+        "lost": sum(outcome.lost.values()),
+        **outcome.delivery_figures(),
         "committed_while_down": len(committed_ids),
         "committed_without_rows": len(committed_unwritten),
-        "lag_left": sum(dict(lag).values()) if lag else 0,
+        "lag_left": sum(dict(outcome.lag).values()) if outcome.lag else 0,
         "services_exited": len(exited),
         "pipeline_ready_s": round(ready, 1),
         "outage_s": round(back - halted, 1),
@@ -732,13 +731,7 @@ async def _database_outage(server: LocalPostgres, dsn: str, bootstrap: str, tmp_
     }
     report("postgres outage", figures, record_property)
 
-    assert lost == {s: 0 for s in STREAMS}, f"acknowledged events missing from the raw topics: {lost}"
-    assert not not_normalized, f"{len(not_normalized)} events never normalized, e.g. {sorted(not_normalized)[:5]}"
-    assert not outcome.dead, f"{len(outcome.dead)} events dead-lettered, e.g. {sorted(outcome.dead)[:5]}"
     assert not committed_unwritten, f"offsets committed for rows never written: {sorted(committed_unwritten)[:5]}"
-    assert not not_scored, f"{len(not_scored)} predictions missing, e.g. {sorted(not_scored)[:5]}"
-    assert not not_once, f"flow events without exactly one served row: {dict(list(not_once.items())[:5])}"
-    assert not outcome.served_twice(), f"events served twice: {outcome.served_twice()[:5]}"
-    assert not lag, f"consumer-group lag left: {lag}"
+    outcome.assert_delivered()
     assert not exited, f"services exited: {exited}"
     assert not restarted, f"services restarted: {restarted}"

@@ -17,22 +17,11 @@ import httpx
 from tests.gateway.conftest import Gateway
 from tests.gateway.files import csv_bytes, energy_table, xlsx_bytes
 from tests.gateway.kafka_read import message_count
+from tests.gateway.streams_live import worker_env
 from tests.helpers import wait_for
 from tests.processes import log_tail, service_process
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _env(gateway: Gateway) -> dict[str, str]:
-    settings = gateway.settings
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DATABASE_URL": settings.database_url,
-        "ARTIFACT_DIR": str(settings.artifact_dir),
-        "TOPIC_PREFIX": settings.topic_prefix,
-        "LOG_JSON": "false",
-        "METRICS_PORT": "0",
-    }
 
 
 async def _upload_and_train(gateway: Gateway, name: str, content: bytes, content_type: str, logs: list[Path]) -> dict:
@@ -67,7 +56,7 @@ async def _upload_and_train(gateway: Gateway, name: str, content: bytes, content
 
 
 async def test_uploads_flow_through_normalizer_and_trainer_into_regress(gateway: Gateway, tmp_path: Path) -> None:
-    env = _env(gateway)
+    env = worker_env(gateway)
     logs = [tmp_path / "normalizer.log", tmp_path / "trainer.log"]
     with ExitStack() as stack:
         stack.enter_context(service_process("services.normalizer", {**env, "NORMALIZER_STREAMS": "energy"}, logs[0]))

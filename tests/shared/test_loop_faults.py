@@ -6,7 +6,7 @@ same batch and end again: the stream would stop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import orjson
 import pytest
@@ -14,35 +14,16 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from shared import metrics, retry
-from shared.kafka import BatchLoop, HandlerResult, Outgoing, Rejected, make_consumer, make_producer
-from shared.kafka.admin import ensure_topics
+from shared.kafka import BatchLoop, HandlerResult, Outgoing, Rejected, make_consumer
 from shared.kafka.deadletter import ERROR, ORIGIN_OFFSET, TRUNCATED, read_headers
 from shared.kafka.send import MAX_MESSAGE_BYTES
-from shared.topics import DEADLETTER, RAW, Topics
+from shared.topics import Topics
 from tests.helpers import wait_for
 from tests.live import read_all
-from tests.shared.test_kafka_loop import committed, drain, handle_until_committed, produce
+# The loop tests' fixtures: a fresh topic set and a producer per test.
+from tests.shared.test_kafka_loop import committed, drain, handle_until_committed, produce, producer, topics  # noqa: F401
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def topics(kafka_bootstrap: str, unique_name: Callable[..., str]) -> Topics:
-    topics = Topics(prefix=unique_name("loopfault") + ".")
-    await ensure_topics(
-        kafka_bootstrap, [(topics.raw("energy"), RAW), (topics.features("energy"), RAW), (topics.deadletter, DEADLETTER)]
-    )
-    return topics
-
-
-@pytest.fixture
-async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    producer = make_producer(kafka_bootstrap, "test-producer")
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
 
 
 def reject_all(reason: str) -> Callable:
