@@ -267,28 +267,30 @@ async def test_sigkill_mid_stream_then_restart_leaves_exactly_one_row_per_event(
 
     events = features_events(PEOPLE, 3000, 1)
     total = len(events)
-    produced = 0
+    sent = 0  # events handed to the broker so far (some may not be acknowledged yet)
 
     async def stream_in() -> None:
         # Paced, so the consumer is killed while events are still arriving.
-        nonlocal produced
+        nonlocal sent
         for start in range(100, total, 100):
+            # Counted before the send: the consumer may score a chunk's first
+            # events before the send of its last ones returns.
+            sent = start + 100
             await produce(kafka_bootstrap, topics.features("people"), events[start : start + 100])
-            produced = start + 100
             await asyncio.sleep(0.1)
 
     process = start()
     try:
         await produce(kafka_bootstrap, topics.features("people"), events[:100])
-        produced = 100
+        sent = 100
         await wait_for(_at_least(pool, 100), timeout=40, message="the consumer never scored")
         producing = asyncio.create_task(stream_in())
         await wait_for(_at_least(pool, 600), timeout=40, message="the consumer stopped scoring")
         assert process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
-        killed_at, produced_then = await _count(pool, "SELECT count(*) FROM predictions"), produced
-        assert killed_at <= produced_then < total  # it died mid-stream
+        killed_at, sent_then = await _count(pool, "SELECT count(*) FROM predictions"), sent
+        assert killed_at <= sent_then < total  # it died mid-stream
         await producing
         process = start()
         await wait_for(
