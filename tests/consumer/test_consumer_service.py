@@ -211,10 +211,16 @@ async def test_tampered_bundles_are_refused(
         assert await _count(pool, "SELECT count(*) FROM predictions WHERE status = 'unscored'") == 50
         assert refusals() == before + 1
         # A good model is published and swapped in.
+        # The served-version gauge is process-wide and an earlier test may
+        # have left it at this version: wait for this consumer's own load.
+        loads = partial(_metric, "fluxo_model_loads_total", service="consumer", stream="people", task="income",
+                        outcome="loaded")
+        loaded_before = loads()
         good = await register(pool, tmp_path, PEOPLE, "income")
         await _publish(kafka_bootstrap, topics, good)
         await wait_for(
-            lambda: _metric("fluxo_served_model_version", service="consumer", stream="people", task="income") == good.version,
+            lambda: loads() > loaded_before
+            and _metric("fluxo_served_model_version", service="consumer", stream="people", task="income") == good.version,
             timeout=30, message="good model not swapped in",
         )
         # Tampered after registration, before the consumer loads it: refused,
