@@ -5,8 +5,8 @@
 Runs before the services (compose: ``service_completed_successfully``), so
 the built-in streams' topics get the partition count a deployment wants
 instead of whatever the broker would auto-create (a stream registered later
-gets its topics from the gateway, with 3 partitions each). The compacted topics (models,
-scalers) and the single-partition ones keep their own partition count from
+gets its topics from the gateway, with 3 partitions each). The compacted topics (streams,
+models, scalers, windows) and the single-partition ones keep their own partition count from
 shared.topics. Existing topics are left alone, so the job is safe to rerun.
 """
 

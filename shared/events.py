@@ -36,7 +36,7 @@ class Event(BaseModel):
     schema_version: int = SCHEMA_VERSION
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="python"), option=orjson.OPT_NAIVE_UTC)
+        return orjson.dumps(self.model_dump(mode="python"), option=orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS)
 
 
 class RawEvent(Event):
@@ -90,13 +90,35 @@ class LabelEvent(Event):
 
 
 class ScalerSnapshot(Event):
-    """The normalizer's online StandardScaler state for one stream."""
+    """The normalizer's online StandardScaler state for one stream.
+
+    ``offsets`` (raw partition -> offset): this state counts exactly the
+    stream's raw records up to these offsets, all of them committed.
+    ``windows_offsets``: every key's window snapshot (WindowSnapshot) is
+    complete up to these offsets (see services/normalizer/checkpoint.py)."""
 
     version: int
     n_samples: int
     features: list[str]
     mean: list[float]
     var: list[float]
+    offsets: dict[int, int] = Field(default_factory=dict)
+    windows_offsets: dict[int, int] = Field(default_factory=dict)
+
+
+class WindowSnapshot(Event):
+    """One key's rolling-window state in one of a stream's rolling groups
+    (shared.features.rolling), as of raw offsets ``applied`` (partition ->
+    offset): it counts exactly that key's readings up to them. ``partition``
+    is the raw partition of the key's newest reading: the one whose
+    normalizer restores it."""
+
+    group: str
+    shape: str
+    key: str
+    partition: int
+    applied: dict[int, int]
+    state: dict[str, Any]
 
 
 class TrainCommand(Event):

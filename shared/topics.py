@@ -22,6 +22,7 @@ from shared.events import (
     ScalerSnapshot,
     StreamDeclared,
     TrainCommand,
+    WindowSnapshot,
 )
 
 
@@ -40,6 +41,8 @@ PREDICTIONS = TopicSpec("predictions", Prediction, per_stream=True)
 # Actual values that arrive after their event (keyed by that event's id).
 LABELS = TopicSpec("labels", LabelEvent, per_stream=True)
 SCALERS = TopicSpec("scalers", ScalerSnapshot, compacted=True, partitions=1)
+# Per key rolling-window state, the normalizer's changelog (key: stream, group, key).
+WINDOWS = TopicSpec("windows", WindowSnapshot, compacted=True, partitions=1)
 MODELS = TopicSpec("models", ModelPublished, compacted=True, partitions=1)
 COMMANDS = TopicSpec("commands", TrainCommand, partitions=1)
 ALERTS = TopicSpec("alerts", Alert)
@@ -50,7 +53,7 @@ DEADLETTER = TopicSpec("deadletter", None)
 STREAMS = TopicSpec("streams", StreamDeclared, compacted=True, partitions=1)
 
 PER_STREAM: tuple[TopicSpec, ...] = (RAW, FEATURES, PREDICTIONS, LABELS)
-SHARED: tuple[TopicSpec, ...] = (STREAMS, SCALERS, MODELS, COMMANDS, ALERTS, DEADLETTER)
+SHARED: tuple[TopicSpec, ...] = (STREAMS, SCALERS, WINDOWS, MODELS, COMMANDS, ALERTS, DEADLETTER)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,10 @@ class Topics:
     @property
     def scalers(self) -> str:
         return self.name(SCALERS)
+
+    @property
+    def windows(self) -> str:
+        return self.name(WINDOWS)
 
     @property
     def models(self) -> str:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,3 +36,55 @@ def service_process(module: str, env: dict[str, str], log: Path) -> Iterator[sub
 
 def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+class Supervised:
+    """One service process that the test kills and starts again, as a
+    supervisor would; every start logs to a file of its own."""
+
+    def __init__(self, module: str, env: dict[str, str], logs: Path) -> None:
+        self.module = module
+        self.name = module.rsplit(".", 1)[-1]
+        self.env = env
+        self.logs = logs
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills = 0
+        self.started_at = 0.0
+
+    @property
+    def log(self) -> Path:
+        return self.logs / f"{self.name}-{self.starts}.log"
+
+    def start(self) -> Supervised:
+        self.starts += 1
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module], cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
+                stdout=output, stderr=subprocess.STDOUT,
+            )
+        self.started_at = time.monotonic()
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def sigkill(self) -> None:
+        assert self.process is not None
+        assert self.alive(), f"{self.name} was already dead (exit {self.process.returncode}):\n{log_tail(self.log)}"
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.kills += 1
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -9,6 +9,12 @@ and scale them, then encode one features event per valid record (encode.py).
 A record delivered again (a rewound or isolated batch) gets the answer it
 got the first time, without touching the state again (redelivery.py).
 
+The state survives a restart or a rebalance: it is checkpointed where it
+agrees with the committed offsets (checkpoint.py) and restored, then brought
+up to the committed offsets by replaying the raw records in between
+(:meth:`Normalizer.replay`, restore.py), so a record delivered again after a
+restart gets the rolling statistics it got the first time.
+
 Streams come from the catalog, which changes while the service runs: a
 stream seen for the first time gets its state; a new version of a stream
 keeps the rolling windows and the scaler it can keep.
@@ -16,22 +22,40 @@ keeps the rolling windows and the scaler it can keep.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from services.normalizer import metrics
 from services.normalizer.encode import FeaturesEncoder
 from services.normalizer.envelope import Envelope, EnvelopeInvalid, decode
 from services.normalizer.redelivery import RecentOutcomes
-from shared.features.columns import StreamColumns
+from shared.features.columns import RollingGroup, StreamColumns
 from shared.features.scaler import OnlineScaler, ScalerState
 from shared.kafka.messages import HandlerResult, Rejected
 from shared.streams import StreamSpec
 from shared.streams.catalog import Catalog
 from shared.topics import Topics
 from shared.validation import validate_batch
+
+
+@dataclass
+class Restored:
+    """What a replay needs to know about a stream's restored state.
+
+    ``keys``: (rolling group, key) -> the raw offsets its restored window
+    counts up to (partition -> offset); ``windows_cut``: the offsets every
+    restored window counts up to at least. A replayed reading at or below
+    either is in the window already. ``scaler_cut``: the offsets the
+    restored scaler counts up to, or None when the scaler was not restored
+    with these partitions (it then learns only from live records)."""
+
+    keys: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    windows_cut: dict[int, int] = field(default_factory=dict)
+    scaler_cut: dict[int, int] | None = None
 
 
 class StreamNormalizer:
@@ -68,7 +92,8 @@ class StreamNormalizer:
         rows = batch.valid_indices
         if not len(rows):
             return
-        numbers = self.columns.compute(batch, rows)
+        partitions = [records[envelope.index].partition for envelope in envelopes]
+        numbers = self.columns.compute(batch, rows, partitions=partitions)
         infinite = np.zeros(len(rows), dtype=bool)
         for name, values in numbers.items():
             bad = np.isinf(values)
@@ -89,6 +114,37 @@ class StreamNormalizer:
         metrics.SCALER_VERSION.labels(self.spec.name).set(self.scaler.version)
         result.outputs.extend(self.encoder.encode(batch.columns, rows, numbers, scaled, self.scaler.version, envelopes))
         sources.extend(records[envelopes[row].index] for row in rows.tolist())
+
+    def replay(self, records: list[ConsumerRecord], envelopes: list[Envelope], restored: Restored) -> None:
+        """Count records handled before a restart into the windows and the
+        scaler that do not hold them yet, exactly as :meth:`handle` did the
+        first time; nothing is produced."""
+        batch = validate_batch(self.spec, [envelope.data for envelope in envelopes])
+        rows = batch.valid_indices
+        if not len(rows):
+            return
+        sources = [records[envelope.index] for envelope in envelopes]
+        complete = restored.windows_cut
+
+        def admits(group: RollingGroup, key: str, row: int) -> bool:
+            record = sources[row]
+            held = restored.keys.get((group.name, key), {})
+            return record.offset > max(held.get(record.partition, -1), complete.get(record.partition, -1))
+
+        # The scaler is never behind the windows (checkpoint.py), so a
+        # reading it takes was admitted to its windows: its statistics are real.
+        numbers = self.columns.compute(batch, rows, admits=admits,
+                                       partitions=[record.partition for record in sources])
+        if restored.scaler_cut is None or not self.spec.scaled_features:
+            return
+        cut = restored.scaler_cut
+        keep = np.array([sources[row].offset > cut.get(sources[row].partition, -1) for row in rows.tolist()])
+        for values in numbers.values():
+            keep &= ~np.isinf(values)
+        if keep.any():
+            matrix = np.column_stack([numbers[name][keep] for name in self.spec.scaled_features])
+            self.scaler.partial_fit_transform(matrix)
+            metrics.SCALER_VERSION.labels(self.spec.name).set(self.scaler.version)
 
 
 class Normalizer:
@@ -112,6 +168,13 @@ class Normalizer:
         self.streams: dict[str, StreamNormalizer] = {}
         self._evictions_seen = 0
         self.recent = RecentOutcomes(remembered)
+        # The last raw offset handled (live or replayed) and the last one
+        # committed, per stream and partition: a checkpoint is only taken
+        # where the two agree (services/normalizer/checkpoint.py).
+        self.applied: dict[str, dict[int, int]] = {}
+        self.committed: dict[str, dict[int, int]] = {}
+        # Held by services/normalizer/restore.py while it restores state.
+        self.restoring = asyncio.Lock()
         for spec in catalog.active():
             if serves(spec.name):
                 self.stream(spec.name)
@@ -141,7 +204,60 @@ class Normalizer:
         return current
 
     async def __call__(self, records: list[ConsumerRecord]) -> HandlerResult:
-        return self.handle(records)
+        # aiokafka fetches for new partitions while the rebalance listener
+        # still restores their state: their records wait for it.
+        async with self.restoring:
+            return self.handle(records)
+
+    def on_commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """BatchLoop committed ``offsets`` (the next offset to read, per partition)."""
+        for tp, offset in offsets.items():
+            self.committed.setdefault(self.topics.stream_of(tp.topic), {})[tp.partition] = offset - 1
+
+    def settled(self) -> bool:
+        """Is every record handled so far committed (no batch in flight or rewound)?"""
+        return all(
+            offset <= self.committed.get(stream, {}).get(partition, -1)
+            for stream, partitions in self.applied.items()
+            for partition, offset in partitions.items()
+        )
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """Partitions revoked: another member goes on from what was committed."""
+        for tp in partitions:
+            stream = self.topics.stream_of(tp.topic)
+            self.applied.get(stream, {}).pop(tp.partition, None)
+            self.committed.get(stream, {}).pop(tp.partition, None)
+
+    def resume_at(self, tp: TopicPartition, committed: int) -> None:
+        """The state now counts every record of ``tp`` before offset ``committed``."""
+        stream = self.topics.stream_of(tp.topic)
+        self.applied.setdefault(stream, {})[tp.partition] = committed - 1
+        self.committed.setdefault(stream, {})[tp.partition] = committed - 1
+
+    def _mark(self, records: list[ConsumerRecord]) -> None:
+        newest: dict[tuple[str, int], int] = {}
+        for record in records:
+            newest[(record.topic, record.partition)] = record.offset  # a partition's records come in order
+        for (topic, partition), offset in newest.items():
+            applied = self.applied.setdefault(self.topics.stream_of(topic), {})
+            if offset > applied.get(partition, -1):
+                applied[partition] = offset
+
+    def replay(self, records: list[ConsumerRecord], restored: dict[str, Restored]) -> None:
+        """Records committed before a restart, handled again into the state only."""
+        grouped: dict[str, list[Envelope]] = {}
+        for index, record in enumerate(records):
+            name = self.topics.stream_of(record.topic)
+            if name not in restored or self.stream(name) is None:
+                continue
+            try:
+                grouped.setdefault(name, []).append(decode(index, record.value, name))
+            except EnvelopeInvalid:
+                continue  # dead-lettered the first time; it changed no state
+        for name, envelopes in grouped.items():
+            self.streams[name].replay(records, envelopes, restored[name])
+            metrics.EVENTS_REPLAYED.labels(name).inc(len(envelopes))
 
     def handle(self, records: list[ConsumerRecord]) -> HandlerResult:
         result = HandlerResult()
@@ -161,6 +277,7 @@ class Normalizer:
         handled = self._handle(fresh)
         result.outputs.extend(handled.outputs)
         result.rejected.extend(handled.rejected)
+        self._mark(records)
         return result
 
     def _handle(self, records: list[ConsumerRecord]) -> HandlerResult:

@@ -21,3 +21,21 @@ EVENTS_REDELIVERED = Counter(
     "fluxo_normalizer_redelivered_total",
     "Raw events delivered again (a rewound or isolated batch) and answered as the first time.", ["stream"],
 )
+EVENTS_REPLAYED = Counter(
+    "fluxo_normalizer_replayed_total",
+    "Raw events committed before a restart or rebalance, replayed into the restored state (nothing produced).",
+    ["stream"],
+)
+KEYS_RESTORED = Counter(
+    "fluxo_normalizer_restored_keys_total", "Rolling-window keys restored from the windows changelog.", ["stream"]
+)
+REPLAY_SKIPPED = Counter(
+    "fluxo_normalizer_replay_skipped_total",
+    "Partitions whose replay was longer than NORMALIZER_REPLAY_MAX_RECORDS or ran past its deadline: "
+    "their windows resumed from the checkpoint without the records in between.",
+    ["stream"],
+)
+WINDOW_SNAPSHOTS = Counter(
+    "fluxo_normalizer_window_snapshots_total", "Key window states (and evictions) written to the windows changelog.",
+    ["stream"],
+)

@@ -14,7 +14,8 @@ import structlog
 
 from services.normalizer.handler import Normalizer
 from services.normalizer.settings import NormalizerSettings
-from services.normalizer.snapshots import SnapshotPublisher, read_latest_snapshots, snapshot_states
+from services.normalizer.checkpoint import Checkpointer, read_scaler_snapshots, snapshot_states
+from services.normalizer.restore import StateRestorer
 from shared.kafka import BatchLoop, make_consumer, make_producer
 from shared.kafka.admin import ensure_topics
 from shared.service import finish_tasks, run_tasks
@@ -45,14 +46,17 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
     await ensure_topics(bootstrap, topics.all(catalog.names()), **settings.topic_replication)
     watcher = StreamsWatcher(bootstrap, topics.streams, catalog, f"{settings.service_name}-streams")
     try:
-        snapshots_found = await read_latest_snapshots(bootstrap, topics.scalers, f"{settings.service_name}-restore")
+        snapshots_found = await read_scaler_snapshots(
+            bootstrap, topics.scalers, f"{settings.service_name}-restore",
+            timeout=settings.normalizer_restore_timeout_seconds,
+        )
     except Exception:  # noqa: BLE001 - the scalers then start afresh; events still flow
         log.warning("scaler_restore_failed", exc_info=True)
         snapshots_found = {}
     producer = make_producer(bootstrap, settings.service_name)
     consumer = None
     tasks: list[asyncio.Task[None]] = []
-    publisher: SnapshotPublisher | None = None
+    checkpointer: Checkpointer | None = None
     try:
         await watcher.start()
         normalizer = Normalizer(
@@ -62,23 +66,29 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             max_keys=settings.normalizer_max_keys,
             restored=snapshot_states(snapshots_found),
         )
-        consumer = make_consumer(bootstrap, settings.group, normalizer.raw_topics(), settings.service_name,
+        consumer = make_consumer(bootstrap, settings.group, (), settings.service_name,
                                  session_timeout_ms=settings.normalizer_session_timeout_ms)
-
+        restorer = StateRestorer(
+            normalizer, consumer, bootstrap, topics, settings.service_name,
+            startup_scalers=snapshots_found,
+            max_replay=settings.normalizer_replay_max_records,
+            timeout=settings.normalizer_restore_timeout_seconds,
+        )
         subscribed = set(normalizer.raw_topics())
+        consumer.subscribe(sorted(subscribed), listener=restorer)
 
         def follow(name: str, declared: Declared) -> None:
             # A new, changed or archived stream: subscribe to what is served now.
             normalizer.stream(name)
             wanted = set(normalizer.raw_topics())
             if wanted != subscribed:
-                consumer.subscribe(sorted(wanted))
+                consumer.subscribe(sorted(wanted), listener=restorer)
                 subscribed.clear()
                 subscribed.update(wanted)
             log.info("normalizer_streams", streams=list(normalizer.streams), changed=name, version=declared.version)
 
         catalog.on_change(follow)
-        publisher = SnapshotPublisher(normalizer, topics.scalers)
+        checkpointer = Checkpointer(normalizer, topics.scalers, topics.windows, settings.scaler_publish_interval)
         await producer.start()
         await consumer.start()
         loop = BatchLoop(
@@ -88,24 +98,25 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             service=settings.service_name,
             deadletter_topic=topics.deadletter,
             max_records=settings.normalizer_max_records,
+            on_commit=checkpointer.committed,
         )
         tasks = [
             asyncio.create_task(loop.run(stop), name="normalize"),
             asyncio.create_task(watcher.run(stop), name="streams"),
-            asyncio.create_task(publisher.run(producer, settings.scaler_publish_interval, stop), name="snapshots"),
+            asyncio.create_task(checkpointer.run(producer, stop), name="checkpoints"),
         ]
         log.info("normalizer_started", streams=list(normalizer.streams), group=settings.group)
         await run_tasks(tasks, stop)
     finally:
         stop.set()
         await finish_tasks(tasks, grace=10.0)
-        if publisher is not None:
-            # The state that scaled the last events goes out before leaving,
-            # so a restart resumes from it.
+        if checkpointer is not None:
+            # The state as of the last commit goes out before leaving, so a
+            # restart resumes from it with nothing to replay.
             try:
-                await publisher.publish(producer)
-            except Exception:  # noqa: BLE001 - shutting down anyway; the next start begins from the older snapshot
-                log.warning("final_scaler_snapshot_failed", exc_info=True)
+                await checkpointer.save(producer)
+            except Exception:  # noqa: BLE001 - shutting down anyway; the next start replays from the older checkpoint
+                log.warning("final_checkpoint_failed", exc_info=True)
         if consumer is not None:
             await consumer.stop()
         await watcher.stop()

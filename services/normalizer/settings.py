@@ -23,7 +23,18 @@ class NormalizerSettings(ServiceSettings):
     )
     normalizer_max_records: int = Field(2000, ge=1, le=100_000, description="Records per getmany batch.")
     scaler_publish_interval: float = Field(
-        5.0, gt=0, description="Seconds between scaler snapshots (only streams whose scaler changed)."
+        5.0, gt=0,
+        description="Seconds between checkpoints of the state (scaler snapshots and the rolling windows of the "
+        "keys updated since; only streams whose committed offsets moved). A restart replays the raw records "
+        "since the last one.",
+    )
+    normalizer_replay_max_records: int = Field(
+        200_000, ge=0,
+        description="Most raw records a restore replays into the restored state; past it the windows resume "
+        "from the checkpoint without the records in between (logged, counted).",
+    )
+    normalizer_restore_timeout_seconds: float = Field(
+        120.0, gt=0, description="Deadline for reading the checkpoint and replaying at each partition assignment."
     )
 
     @property

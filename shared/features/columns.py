@@ -12,7 +12,7 @@ only the normalizer has), so there is one implementation of each column.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,15 @@ class RollingGroup:
     bucket: int
     specs: list[RollingSpec]
     windows: RollingWindows | None = None
+
+    @property
+    def name(self) -> str:
+        """Stable across restarts and declaration versions that keep the group."""
+        return f"{self.key}|{self.time}|{self.value}|{self.bucket}"
+
+
+# (group, the reading's key, its row in the batch) -> does the reading enter the window?
+Admits = Callable[[RollingGroup, str, int], bool]
 
 
 def _group_key(spec: StreamSpec, rolling: RollingSpec) -> tuple[str, str, str, int]:
@@ -76,9 +85,19 @@ class StreamColumns:
         return self.numeric_fields + tuple(step.name for step in self.steps)
 
     def compute(
-        self, batch: BatchValidation, rows: np.ndarray, given: Mapping[str, np.ndarray] | None = None
+        self,
+        batch: BatchValidation,
+        rows: np.ndarray,
+        given: Mapping[str, np.ndarray] | None = None,
+        admits: Admits | None = None,
+        partitions: list[int] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Every numeric column for ``rows`` (indices of valid records, in order)."""
+        """Every numeric column for ``rows`` (indices of valid records, in order).
+
+        ``admits``: when given, a reading it refuses leaves its key's window
+        as it is (a replay over readings a restored window already holds);
+        its rolling statistics are then NaN. ``partitions``: the raw partition
+        of every batch row, remembered per key (the normalizer's restore)."""
         row_list = rows.tolist()
         out: dict[str, np.ndarray] = {}
         absent = [None] * (max(row_list) + 1 if row_list else 0)
@@ -107,11 +126,13 @@ class StreamColumns:
                 if group_key in done_groups:
                     continue
                 done_groups.add(group_key)
-                out.update(self._rolling(self.groups[group_key], batch, row_list, out))
+                out.update(self._rolling(self.groups[group_key], batch, row_list, out, admits, partitions))
         return out
 
     def _rolling(
-        self, group: RollingGroup, batch: BatchValidation, row_list: list[int], out: dict[str, np.ndarray]
+        self, group: RollingGroup, batch: BatchValidation, row_list: list[int], out: dict[str, np.ndarray],
+        admits: Admits | None = None,
+        partitions: list[int] | None = None,
     ) -> dict[str, np.ndarray]:
         assert group.windows is not None
         n = len(row_list)
@@ -124,10 +145,15 @@ class StreamColumns:
             j for j in range(n)
             if keys[j] is not None and isinstance(times[j], datetime) and np.isfinite(values[j])
         ]
+        if admits is not None:
+            usable = [j for j in usable if admits(group, str(keys[j]), row_list[j])]
         result = np.full((n, len(group.specs)), np.nan)
         if usable:
             buckets = bucket_index([times[j] for j in usable], group.bucket)
-            stats = group.windows.update([str(keys[j]) for j in usable], buckets.tolist(), values[usable].tolist())
+            tags = None if partitions is None else [partitions[row_list[j]] for j in usable]
+            stats = group.windows.update(
+                [str(keys[j]) for j in usable], buckets.tolist(), values[usable].tolist(), tags
+            )
             result[usable] = stats
         return {spec.name: result[:, j] for j, spec in enumerate(group.specs)}
 

@@ -18,6 +18,11 @@ own one-bucket summary and is scored against the current windows without
 entering them. At most ``max_keys`` keys are kept, the least recently seen
 evicted first.
 
+A key's state can be exported and installed again exactly (the normalizer
+checkpoints the keys touched since its last checkpoint, see
+services/normalizer/checkpoint.py): running totals included, so statistics
+after a restore are the very floats they would have been without it.
+
 Sums are kept relative to the key's first reading (``ref``) so the variance
 from sums of squares does not lose precision to cancellation, and once per
 turn of the ring the running totals are recomputed exactly.
@@ -29,6 +34,7 @@ import math
 from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +44,7 @@ _INF = float("inf")
 
 
 class _KeyWindow:
-    __slots__ = ("newest", "ref", "sums", "sumsqs", "counts", "mins", "maxs", "totals", "since_exact")
+    __slots__ = ("newest", "ref", "sums", "sumsqs", "counts", "mins", "maxs", "totals", "since_exact", "tag")
 
     def __init__(self, bucket: int, ref: float, ring: int, widths: tuple[int, ...], extremes: bool) -> None:
         self.newest = bucket
@@ -52,6 +58,8 @@ class _KeyWindow:
         # ``width`` buckets ending at ``newest``
         self.totals = {width: [0.0, 0.0, 0.0] for width in widths}
         self.since_exact = 0
+        # The caller's tag of the newest reading (the normalizer: its raw partition).
+        self.tag = -1
 
     def clear(self, ring: int) -> None:
         self.sums = array("d", bytes(8 * ring))
@@ -114,6 +122,15 @@ class RollingWindows:
         self.extremes = any(stat in (Statistic.MIN, Statistic.MAX) for _, stat in requests)
         self.evictions = 0
         self._keys: OrderedDict[str, _KeyWindow] = OrderedDict()
+        # Keys changed / evicted since the caller last took them (take_changes).
+        self._touched: set[str] = set()
+        self._evicted: set[str] = set()
+
+    @property
+    def shape(self) -> str:
+        """What an exported state depends on: a state of another shape cannot be installed."""
+        stats = ",".join(f"{width}:{stat.value}" for width, stat in self.requests)
+        return f"ring={self.ring};requests={stats}"
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -121,13 +138,17 @@ class RollingWindows:
     def __contains__(self, key: object) -> bool:
         return key in self._keys
 
-    def update(self, keys: Sequence[str], buckets: Sequence[int], values: Sequence[float]) -> np.ndarray:
-        """Apply readings in order; returns (n, len(requests)) statistics per reading."""
+    def update(
+        self, keys: Sequence[str], buckets: Sequence[int], values: Sequence[float], tags: Sequence[int] | None = None
+    ) -> np.ndarray:
+        """Apply readings in order; returns (n, len(requests)) statistics per reading.
+        ``tags``: one int per reading, kept as its key's newest (:meth:`tag_of`)."""
         n = len(keys)
         out = np.empty((n, len(self.requests)), dtype=np.float64)
         windows, ring, requests = self._keys, self.ring, self.requests
         for i in range(n):
             key, bucket, value = keys[i], int(buckets[i]), float(values[i])
+            self._touched.add(key)
             window = windows.get(key)
             if window is None:
                 window = self._admit(key, bucket, value)
@@ -135,6 +156,8 @@ class RollingWindows:
                 windows.move_to_end(key)
                 if bucket > window.newest:
                     window.advance(bucket, ring)
+            if tags is not None:
+                window.tag = tags[i]
             ref = window.ref
             inside = window.newest - bucket < ring
             slot = bucket % ring
@@ -185,12 +208,70 @@ class RollingWindows:
         return math.sqrt(var) if var > 0.0 else 0.0
 
     def _admit(self, key: str, bucket: int, value: float) -> _KeyWindow:
-        if len(self._keys) >= self.max_keys:
-            self._keys.popitem(last=False)
-            self.evictions += 1
         window = _KeyWindow(bucket, value, self.ring, self.widths, self.extremes)
-        self._keys[key] = window
+        self._hold(key, window)
         return window
+
+    def _hold(self, key: str, window: _KeyWindow) -> None:
+        if key not in self._keys and len(self._keys) >= self.max_keys:
+            evicted, _ = self._keys.popitem(last=False)
+            self.evictions += 1
+            self._touched.discard(evicted)
+            self._evicted.add(evicted)
+        self._evicted.discard(key)
+        self._keys[key] = window
+        self._keys.move_to_end(key)
+
+    def take_changes(self) -> tuple[set[str], set[str]]:
+        """The keys updated and the keys evicted since the last call."""
+        touched, evicted = self._touched, self._evicted
+        self._touched, self._evicted = set(), set()
+        return touched, evicted
+
+    def give_back(self, touched: set[str], evicted: set[str]) -> None:
+        """Changes taken but not saved after all (a checkpoint that failed)."""
+        self._touched |= {key for key in touched if key in self._keys}
+        self._evicted |= {key for key in evicted if key not in self._keys}
+
+    def tag_of(self, key: str) -> int:
+        window = self._keys.get(key)
+        return -1 if window is None else window.tag
+
+    def export(self, key: str) -> dict[str, Any] | None:
+        """A key's whole state as plain data (only its non-empty buckets)."""
+        window = self._keys.get(key)
+        if window is None:
+            return None
+        slots = [slot for slot in range(self.ring) if window.counts[slot]]
+        state: dict[str, Any] = {
+            "newest": window.newest,
+            "ref": window.ref,
+            "since_exact": window.since_exact,
+            "totals": [[width, *total] for width, total in window.totals.items()],
+            "slots": slots,
+            "sums": [window.sums[s] for s in slots],
+            "sumsqs": [window.sumsqs[s] for s in slots],
+            "counts": [window.counts[s] for s in slots],
+        }
+        if window.mins is not None:
+            state["mins"] = [window.mins[s] for s in slots]
+            state["maxs"] = [window.maxs[s] for s in slots]  # type: ignore[index]
+        return state
+
+    def install(self, key: str, state: dict[str, Any], tag: int = -1) -> None:
+        """Hold ``state`` (from :meth:`export` of windows of the same shape) as ``key``'s."""
+        window = _KeyWindow(int(state["newest"]), float(state["ref"]), self.ring, self.widths, self.extremes)
+        window.since_exact = int(state["since_exact"])
+        window.tag = tag
+        totals = {int(width): [float(s), float(sq), float(c)] for width, s, sq, c in state["totals"]}
+        if set(totals) != set(window.totals):
+            raise ValueError(f"state has windows {sorted(totals)}, these windows are {list(self.widths)}")
+        window.totals = totals
+        for column in ("sums", "sumsqs", "counts") + (("mins", "maxs") if window.mins is not None else ()):
+            target = getattr(window, column)
+            for slot, value in zip(state["slots"], state[column], strict=True):
+                target[int(slot)] = float(value)
+        self._hold(key, window)
 
 
 def _single(stat: Statistic, value: float) -> float:

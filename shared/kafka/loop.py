@@ -104,7 +104,11 @@ class BatchLoop:
         transient: Callable[[BaseException], bool] | None = None,
         policy: retry.RetryPolicy = retry.POLICY,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        on_commit: Callable[[dict[TopicPartition, int]], None] | None = None,
     ) -> None:
+        """``on_commit``: told the offsets of every successful commit (the
+        next offset to read per partition): a handler with state checkpoints
+        it where it agrees with them."""
         self.consumer = consumer
         self.producer = producer
         self.handler = handler
@@ -116,6 +120,7 @@ class BatchLoop:
         self.transient = transient
         self.policy = policy
         self.max_message_bytes = max_message_bytes
+        self.on_commit = on_commit
         self._failures = 0
         retry.declare(service, "batch")
         retry.declare(service, "blocked")
@@ -253,6 +258,8 @@ class BatchLoop:
             metrics.COMMIT_FAILURES.labels(self.service).inc()
             log.warning("commit_refused", service=self.service, error=str(error))
             return
+        if self.on_commit is not None:
+            self.on_commit(offsets)
         # A rebalance may have taken partitions away while the commit was in
         # flight; aiokafka's highwater() asserts on an unassigned partition.
         assigned = self.consumer.assignment()
