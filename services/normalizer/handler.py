@@ -223,11 +223,25 @@ class Normalizer:
         )
 
     def forget(self, partitions: list[TopicPartition]) -> None:
-        """Partitions revoked: another member goes on from what was committed."""
+        """Partitions lost to another member, which goes on from what was
+        committed and restores their keys' windows: the windows of keys last
+        seen on them are dropped here, so neither a stale copy is kept
+        (should the partition come back) nor checkpointed over the new
+        owner's."""
+        lost: dict[str, set[int]] = {}
         for tp in partitions:
             stream = self.topics.stream_of(tp.topic)
             self.applied.get(stream, {}).pop(tp.partition, None)
             self.committed.get(stream, {}).pop(tp.partition, None)
+            lost.setdefault(stream, set()).add(tp.partition)
+            self.recent.forget(tp.topic, tp.partition)
+        for stream, tags in lost.items():
+            state = self.streams.get(stream)
+            if state is None:
+                continue
+            for group in state.columns.groups.values():
+                if group.windows is not None:
+                    group.windows.drop_tagged(tags)
 
     def resume_at(self, tp: TopicPartition, committed: int) -> None:
         """The state now counts every record of ``tp`` before offset ``committed``."""

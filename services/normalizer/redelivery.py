@@ -10,8 +10,10 @@ record at a (topic, partition, offset) is the same record on every delivery;
 its value is compared too, so a hand-made record reusing an offset is new.
 
 Only what the loop can deliver again is needed: the batch in hand and the
-ones not committed yet, a few ``max_records``. A restarted or rebalanced
-normalizer starts without this memory (see README, "Delivery").
+ones not committed yet, a few ``max_records``. A restarted normalizer starts
+without this memory, and a partition lost in a rebalance is forgotten: such
+records meet the state restored as of the committed offset
+(services/normalizer/restore.py), which gives them the same statistics.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class RecentOutcomes:
         if held is None or held[0] != record.value:
             return None
         return held[1]
+
+    def forget(self, topic: str, partition: int) -> None:
+        """A partition lost: its records come back (if ever) against restored state."""
+        for key in [key for key in self._outcomes if key[0] == topic and key[1] == partition]:
+            del self._outcomes[key]
 
     def remember(self, record: ConsumerRecord, outcome: Outcome) -> None:
         key = (record.topic, record.partition, record.offset)

@@ -222,6 +222,17 @@ class RollingWindows:
         self._keys[key] = window
         self._keys.move_to_end(key)
 
+    def drop_tagged(self, tags: set[int]) -> int:
+        """Forget the keys whose newest reading has one of ``tags`` (the
+        normalizer: partitions another member took over, whose windows are
+        now that member's to keep and checkpoint). Returns how many."""
+        dropped = [key for key, window in self._keys.items() if window.tag in tags]
+        for key in dropped:
+            del self._keys[key]
+            self._touched.discard(key)
+            self._evicted.discard(key)
+        return len(dropped)
+
     def take_changes(self) -> tuple[set[str], set[str]]:
         """The keys updated and the keys evicted since the last call."""
         touched, evicted = self._touched, self._evicted
@@ -242,20 +253,24 @@ class RollingWindows:
         window = self._keys.get(key)
         if window is None:
             return None
-        slots = [slot for slot in range(self.ring) if window.counts[slot]]
+        slots = np.flatnonzero(np.frombuffer(window.counts, dtype=np.float64))
+
+        def at_slots(column: array) -> list[float]:
+            return np.frombuffer(column, dtype=np.float64)[slots].tolist()
+
         state: dict[str, Any] = {
             "newest": window.newest,
             "ref": window.ref,
             "since_exact": window.since_exact,
             "totals": [[width, *total] for width, total in window.totals.items()],
-            "slots": slots,
-            "sums": [window.sums[s] for s in slots],
-            "sumsqs": [window.sumsqs[s] for s in slots],
-            "counts": [window.counts[s] for s in slots],
+            "slots": slots.tolist(),
+            "sums": at_slots(window.sums),
+            "sumsqs": at_slots(window.sumsqs),
+            "counts": at_slots(window.counts),
         }
-        if window.mins is not None:
-            state["mins"] = [window.mins[s] for s in slots]
-            state["maxs"] = [window.maxs[s] for s in slots]  # type: ignore[index]
+        if window.mins is not None and window.maxs is not None:
+            state["mins"] = at_slots(window.mins)
+            state["maxs"] = at_slots(window.maxs)
         return state
 
     def install(self, key: str, state: dict[str, Any], tag: int = -1) -> None:
