@@ -32,6 +32,8 @@ from services.normalizer import metrics
 from services.normalizer.checkpoint import read_scaler_snapshots, read_window_snapshots
 from services.normalizer.handler import Normalizer, Restored
 from shared.events import ScalerSnapshot, WindowSnapshot
+from shared import retry
+from shared.kafka.loop import DEFAULT_TRANSIENT
 from shared.kafka.reading import read_ranges
 from shared.topics import Topics
 
@@ -85,17 +87,32 @@ class StateRestorer(ConsumerRebalanceListener):
                 metrics.REPLAY_SKIPPED.labels(self.topics.stream_of(tp.topic)).inc()
         self.restores += 1
 
-    async def restore(self, new: list[TopicPartition]) -> None:
-        normalizer = self.normalizer
+    async def _read_checkpoint(
+        self, new: list[TopicPartition]
+    ) -> tuple[dict[TopicPartition, int], dict[str, ScalerSnapshot], list[WindowSnapshot]]:
+        """The committed offsets of ``new`` and the checkpoint (nothing changed yet)."""
         async with asyncio.timeout(self.timeout):
             committed = {tp: await self.consumer.committed(tp) for tp in new}
         resuming = {tp: offset for tp, offset in committed.items() if offset is not None}
         if not resuming:
+            return {}, {}, []
+        client = f"{self.client_id}-restore"
+        snapshots = await read_scaler_snapshots(self.bootstrap, self.topics.scalers, client, timeout=self.timeout)
+        windows = await read_window_snapshots(self.bootstrap, self.topics.windows, client, timeout=self.timeout)
+        return resuming, snapshots, windows
+
+    async def restore(self, new: list[TopicPartition]) -> None:
+        normalizer = self.normalizer
+        async def read() -> tuple[dict[TopicPartition, int], dict[str, ScalerSnapshot], list[WindowSnapshot]]:
+            return await self._read_checkpoint(new)
+
+        # Reading has no effect yet, so it is retried; the replay is not.
+        resuming, snapshots, windows = await retry.retry(
+            read, service=self.client_id, operation="state_restore",
+            transient=lambda error: isinstance(error, DEFAULT_TRANSIENT), attempts=3,
+        )
+        if not resuming:
             return
-        snapshots = await read_scaler_snapshots(self.bootstrap, self.topics.scalers, f"{self.client_id}-restore",
-                                                timeout=self.timeout)
-        windows = await read_window_snapshots(self.bootstrap, self.topics.windows, f"{self.client_id}-restore",
-                                              timeout=self.timeout)
         by_partition: dict[tuple[str, int], list[WindowSnapshot]] = defaultdict(list)
         for snapshot in windows:
             by_partition[(snapshot.stream, snapshot.partition)].append(snapshot)

@@ -74,17 +74,25 @@ async def run(settings: NormalizerSettings, stop: asyncio.Event) -> None:
             max_replay=settings.normalizer_replay_max_records,
             timeout=settings.normalizer_restore_timeout_seconds,
         )
-        subscribed = set(normalizer.raw_topics())
-        consumer.subscribe(sorted(subscribed), listener=restorer)
+        subscribed: set[str] = set()
+
+        def subscribe(wanted: set[str]) -> None:
+            # aiokafka refuses an empty subscription: no stream served yet (or any more).
+            if wanted:
+                consumer.subscribe(sorted(wanted), listener=restorer)
+            elif subscribed:
+                consumer.unsubscribe()
+            subscribed.clear()
+            subscribed.update(wanted)
+
+        subscribe(set(normalizer.raw_topics()))
 
         def follow(name: str, declared: Declared) -> None:
             # A new, changed or archived stream: subscribe to what is served now.
             normalizer.stream(name)
             wanted = set(normalizer.raw_topics())
             if wanted != subscribed:
-                consumer.subscribe(sorted(wanted), listener=restorer)
-                subscribed.clear()
-                subscribed.update(wanted)
+                subscribe(wanted)
             log.info("normalizer_streams", streams=list(normalizer.streams), changed=name, version=declared.version)
 
         catalog.on_change(follow)
