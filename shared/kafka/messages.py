@@ -12,7 +12,7 @@ from aiokafka.structs import ConsumerRecord
 @dataclass(frozen=True, slots=True)
 class Outgoing:
     topic: str
-    value: bytes
+    value: bytes | None  # None: a tombstone on a compacted topic
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
 

@@ -37,11 +37,14 @@ SERVICES = ("generator", "normalizer", "trainer", "consumer", "gateway", "export
 PROMETHEUS_SERIES = frozenset({"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_series_added"})
 # Metrics that rightly stay without samples in a short healthy run: nothing
 # retries, no rebalance refuses a commit, no bundle is corrupt, nobody uploads
-# or calls the gateway's scoring routes.
+# or calls the gateway's scoring routes, no normalizer restarts (nothing to restore).
 QUIET = frozenset(
     {
         "fluxo_handler_retries_total",
         "fluxo_commit_failures_total",
+        "fluxo_normalizer_restored_keys_total",
+        "fluxo_normalizer_replayed_total",
+        "fluxo_normalizer_replay_skipped_total",
         "fluxo_gateway_upload_rows_total",
         "fluxo_gateway_predictions_served_total",
     }
