@@ -64,7 +64,6 @@ class StateRestorer(ConsumerRebalanceListener):
         self.max_replay = max_replay
         self.timeout = timeout
         self.held: set[TopicPartition] = set()
-        self.restores = 0
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Every rebalance revokes everything first; what is really lost is
@@ -85,7 +84,6 @@ class StateRestorer(ConsumerRebalanceListener):
             log.error("normalizer_restore_failed", partitions=[str(tp) for tp in new], exc_info=True)
             for tp in new:
                 metrics.REPLAY_SKIPPED.labels(self.topics.stream_of(tp.topic)).inc()
-        self.restores += 1
 
     async def _read_checkpoint(
         self, new: list[TopicPartition]
