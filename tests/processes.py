@@ -14,24 +14,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-@contextmanager
-def service_process(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m <module>`` with ``env`` added to ours; SIGTERM when done."""
+def launch(module: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m <module>`` with ``env`` added to ours, its output to ``log``."""
     with log.open("wb") as output:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", module], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **env},
             stdout=output, stderr=subprocess.STDOUT,
         )
+
+
+def terminate(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def service_process(module: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m <module>`` with ``env`` added to ours; SIGTERM when done."""
+    process = launch(module, env, log)
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process)
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -58,12 +69,7 @@ class Supervised:
 
     def start(self) -> Supervised:
         self.starts += 1
-        with self.log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module], cwd=REPO,
-                env={**os.environ, "PYTHONPATH": str(REPO), **self.env},
-                stdout=output, stderr=subprocess.STDOUT,
-            )
+        self.process = launch(self.module, self.env, self.log)
         self.started_at = time.monotonic()
         return self
 
@@ -79,12 +85,5 @@ class Supervised:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not stop within 30 s."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if self.process is not None:
+            terminate(self.process)
